@@ -1,0 +1,3 @@
+from .base import FeatureExtractor
+
+__all__ = ["FeatureExtractor"]

@@ -1,0 +1,17 @@
+"""The feature-extractor interface: dense per-pixel features in which contrast is measured."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+
+class FeatureExtractor(ABC):
+    """Maps a batch of images [N, 3, H, W] in [0, 1] to dense features [N, C, h, w].
+
+    ``h, w`` may be coarser than ``H, W`` (a ViT gives one vector per patch); AMCP
+    upsamples the contrast map to the crop's size.
+    """
+
+    @abstractmethod
+    def __call__(self, images: Tensor) -> Tensor: ...

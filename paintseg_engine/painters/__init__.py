@@ -1,0 +1,3 @@
+from .base import Painter
+
+__all__ = ["Painter"]

@@ -1,0 +1,34 @@
+"""The painter interface: fill the masked part of one image, several times."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+
+class Painter(ABC):
+    """Paints the masked region of an image from its unmasked context.
+
+    Images are float tensors in [0, 1], shape [3, H, W]; masks are bool [H, W],
+    True where pixels are to be repainted. AMCP calls ``set_image`` once per image
+    (so painters can cache per-image work, such as VAE latents) and then ``paint``
+    once per iteration with that iteration's mask.
+    """
+
+    def set_image(self, image: Tensor) -> None:
+        self._image = image
+
+    @property
+    def image(self) -> Tensor:
+        if getattr(self, "_image", None) is None:
+            raise RuntimeError(f"{type(self).__name__}.set_image() must be called before paint()")
+        return self._image
+
+    @abstractmethod
+    def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """Return ``num_samples`` painted versions of the current image, [N, 3, H, W] in [0, 1].
+
+        Pixels outside ``mask`` may differ from the input (a latent painter passes them
+        through its VAE); AMCP decides whether to paste the original back.
+        """

@@ -1,0 +1,3 @@
+from .base import UNetRunner, VAERunner
+
+__all__ = ["UNetRunner", "VAERunner"]

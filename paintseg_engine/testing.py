@@ -1,0 +1,98 @@
+"""Models with random weights, in the real on-disk formats, for tests and latency benchmarks.
+
+No weights can be downloaded where this engine is developed, so tests build tiny
+Stable-Diffusion-inpainting checkpoints here, save them exactly as diffusers does,
+and load them back through the engine's real loading code. Benchmarks use the
+full-size architectures with random weights: latency does not depend on weight values.
+"""
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import torch
+
+# Stable Diffusion 1.x inpainting (runwayml/stable-diffusion-inpainting) architecture.
+SD_INPAINT_UNET = dict(
+    sample_size=64, in_channels=9, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    cross_attention_dim=768, attention_head_dim=8,
+)
+SD_VAE = dict(
+    sample_size=512, in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+)
+# Same topology (four VAE levels: 8x downsampling; 9-channel UNet input), tiny widths.
+TINY_UNET = dict(
+    sample_size=8, in_channels=9, out_channels=4, layers_per_block=1,
+    block_out_channels=(32, 64),
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=32, attention_head_dim=4, norm_num_groups=32,
+)
+TINY_VAE = dict(
+    sample_size=64, in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+    block_out_channels=(8, 8, 16, 16), norm_num_groups=8,
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+)
+TINY_TEXT_ENCODER = dict(
+    hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+    max_position_embeddings=77, projection_dim=32,
+)
+
+
+def random_unet(full_size: bool = True, seed: int = 0):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**(SD_INPAINT_UNET if full_size else TINY_UNET)).eval()
+
+
+def random_vae(full_size: bool = True, seed: int = 0):
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(**(SD_VAE if full_size else TINY_VAE)).eval()
+
+
+def _write_tiny_clip_tokenizer(folder: Path) -> None:
+    """A byte-pair tokenizer with one token per lower-case letter and digit."""
+    from transformers import CLIPTokenizer
+
+    words = [c + suffix for c in string.ascii_lowercase + string.digits for suffix in ("", "</w>")]
+    vocab = {tok: i for i, tok in enumerate(["<|startoftext|>", "<|endoftext|>", *words])}
+    CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77).save_pretrained(folder)
+
+
+def save_tiny_sd_inpainting(folder: str | Path, seed: int = 0) -> Path:
+    """Build a tiny random SD-inpainting pipeline and save it in the diffusers folder layout."""
+    from diffusers import DDIMScheduler
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    folder = Path(folder)
+    random_unet(full_size=False, seed=seed).save_pretrained(folder / "unet")
+    random_vae(full_size=False, seed=seed).save_pretrained(folder / "vae")
+    torch.manual_seed(seed)
+    text_config = CLIPTextConfig(vocab_size=2 + 2 * 36, bos_token_id=0, eos_token_id=1, pad_token_id=1, **TINY_TEXT_ENCODER)
+    CLIPTextModel(text_config).eval().save_pretrained(folder / "text_encoder")
+    _write_tiny_clip_tokenizer(folder / "tokenizer")
+    DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+    ).save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionInpaintPipeline",
+        "_diffusers_version": __import__("diffusers").__version__,
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "safety_checker": [None, None],
+        "feature_extractor": [None, None],
+    }, indent=2))
+    return folder

@@ -1,3 +1,4 @@
 from .base import FeatureExtractor
+from .color import ColorTextureFeatures
 
-__all__ = ["FeatureExtractor"]
+__all__ = ["FeatureExtractor", "ColorTextureFeatures"]

@@ -1,3 +1,4 @@
 from .base import Painter
+from .opencv import OpenCVPainter
 
-__all__ = ["Painter"]
+__all__ = ["Painter", "OpenCVPainter"]

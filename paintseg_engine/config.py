@@ -1,0 +1,72 @@
+"""Every setting of the AMCP loop, with the released script's defaults where it has one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class AMCPConfig:
+    # Frame: the image is letterboxed into a square of this side before painting.
+    frame_size: int = 512
+    # Iterations alternate I-step (even) and O-step (odd); an odd count ends on an I-step.
+    iterations: int = 5
+    # Painted samples per step; each sample gets its own jittered crop.
+    num_samples: int = 5
+    seed: int = 0
+
+    # I-step: repaint the foreground dilated by this many 3x3-cross steps, pasting the rest back.
+    inpaint_dilation: int = 4
+    paste_back: bool = True
+    # O-step: the foreground may grow only into a band this wide (a 2r+1 cross around it).
+    outpaint_band: int = 7
+    # What the O-step repaints: the band only (reference, for diffusion painters), or the whole
+    # background, so that the band is painted from the foreground alone (better for weight-free painters).
+    outpaint_region: Literal["band", "background"] = "band"
+
+    # Crops around the current foreground box: half-extent scaled, plus a margin that keeps the
+    # O-step band inside the crop, plus a random shift.
+    crop_scale: float = 1.1
+    crop_margin: int = 8
+    crop_jitter: int = 4
+    # Reuse original-crop features when two samples share a crop box (identical result).
+    cache_original_features: bool = True
+
+    # Cluster log-contrast instead of contrast (not in the reference). Colour features give
+    # contrast spanning orders of magnitude across one object; on a log scale the split falls
+    # between "unchanged" and "changed". The floor (times the mean) bounds the log near zero.
+    log_contrast: bool = False
+    log_contrast_floor: float = 1e-3
+
+    # k-means on scalar contrast: more clusters early on, when the mask still holds much background.
+    kmeans_clusters: int = 2
+    kmeans_clusters_early: int = 3
+    early_iterations_box: int = 1
+    early_iterations_points: int = 3
+    kmeans_steps: int = 30
+
+    # Point prior: Gaussians of sigma = (crop_h + crop_w) / divisor, weight (start - decay * i).
+    point_sigma_divisor: float = 5.0
+    point_prior_weight: float = 0.2
+    point_prior_decay: float = 0.04
+
+    # Mask update: votes averaged over samples, thresholded, kept inside the prompt's box scaled
+    # by valid_region_scale, then opened and closed with a cross of this size.
+    vote_threshold: float = 0.5
+    valid_region_scale: float = 1.25
+    morphology_kernel: int = 5
+
+    def __post_init__(self) -> None:
+        checks = {
+            "frame_size": self.frame_size >= 32,
+            "iterations": self.iterations >= 0,
+            "num_samples": self.num_samples >= 1,
+            "kmeans_clusters": self.kmeans_clusters >= 2,
+            "kmeans_clusters_early": self.kmeans_clusters_early >= 2,
+            "vote_threshold": 0.0 < self.vote_threshold <= 1.0,
+            "valid_region_scale": self.valid_region_scale >= 1.0,
+            "outpaint_region": self.outpaint_region in ("band", "background"),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"AMCPConfig: invalid value for {', '.join(bad)}: {self}")

@@ -33,6 +33,9 @@ from .prompts import Prompt
 
 Box = tuple[int, int, int, int]  # (y0, x0, y1, x1), end exclusive
 
+# Values k-means fits its centres on (torch.quantile also caps its input near 16M).
+KMEANS_MAX_FIT = 200_000
+
 
 # --- The frame: a square letterbox the painters work in --------------------------------------
 
@@ -156,22 +159,24 @@ def point_prior(boxes: list[Box], points: list[tuple[float, float]], divisor: fl
     return prior / prior.amax().clamp_min(1e-12)
 
 
-def kmeans_1d(values: Tensor, k: int, steps: int) -> tuple[Tensor, Tensor]:
-    """k-means on scalars, initialised at evenly spaced quantiles: (sorted centres, labels)."""
-    quantiles = (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k
-    sample = values[:: max(1, values.numel() // 100_000)]  # quantile() caps its input size
-    centres = torch.quantile(sample, quantiles)
+def kmeans_1d(values: Tensor, k: int, steps: int, max_fit: int = KMEANS_MAX_FIT) -> tuple[Tensor, Tensor]:
+    """k-means on scalars: (sorted centres, labels).
+
+    Centres start at evenly spaced quantiles and are fitted on an evenly strided subsample of at
+    most ``max_fit`` values (centres of scalars converge long before that); labels follow from
+    the midpoints between sorted centres.
+    """
+    sample = values[:: max(1, values.numel() // max_fit)].float()
+    centres = torch.quantile(sample, (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k)
     for _ in range(steps):
-        labels = (values[:, None] - centres[None]).abs().argmin(1)
-        sums = torch.zeros(k, device=values.device).index_add_(0, labels, values)
+        labels = torch.bucketize(sample, (centres[1:] + centres[:-1]) / 2)
+        sums = torch.zeros(k, device=values.device).index_add_(0, labels, sample)
         counts = torch.bincount(labels, minlength=k).float()
-        updated = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
-        if torch.allclose(updated, centres):
+        updated = torch.where(counts > 0, sums / counts.clamp_min(1), centres).sort().values
+        if torch.equal(updated, centres):
             break
         centres = updated
-    centres = centres.sort().values
-    labels = (values[:, None] - centres[None]).abs().argmin(1)
-    return centres, labels
+    return centres, torch.bucketize(values, (centres[1:] + centres[:-1]) / 2)
 
 
 def log_contrast(contrast: Tensor, floor: float) -> Tensor:

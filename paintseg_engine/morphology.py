@@ -1,4 +1,4 @@
-"""Binary morphology with cross-shaped (4-connected) structuring elements, on torch tensors."""
+"""Binary morphology with cross-shaped structuring elements, on torch tensors."""
 from __future__ import annotations
 
 import torch
@@ -6,24 +6,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def cross_kernel(size: int, device: torch.device | None = None) -> Tensor:
-    """A size x size plus-shaped kernel (size odd), as a [1, 1, size, size] float tensor."""
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"cross kernel size must be a positive odd number, got {size}")
-    kernel = torch.zeros(1, 1, size, size, device=device)
-    kernel[..., size // 2, :] = 1
-    kernel[..., :, size // 2] = 1
-    return kernel
-
-
 def dilate(mask: Tensor, size: int = 3, steps: int = 1) -> Tensor:
-    """Dilate a bool mask [..., H, W] by a size x size cross, `steps` times."""
+    """Dilate a bool mask [..., H, W] by a size x size cross (plus sign), `steps` times.
+
+    A cross is the union of a horizontal and a vertical line, so its dilation is the max of
+    two line max-pools: exact, and much cheaper than a convolution.
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"cross size must be a positive odd number, got {size}")
     if steps == 0 or size == 1:
         return mask
-    kernel = cross_kernel(size, mask.device)
-    x = mask.reshape(-1, 1, *mask.shape[-2:]).float()
+    r = size // 2
+    x = mask.reshape(-1, 1, *mask.shape[-2:]).to(torch.uint8)
     for _ in range(steps):
-        x = (F.conv2d(x, kernel, padding=size // 2) > 0).float()
+        x = torch.maximum(F.max_pool2d(x.float(), (1, size), 1, (0, r)), F.max_pool2d(x.float(), (size, 1), 1, (r, 0)))
     return x.bool().reshape(mask.shape)
 
 

@@ -166,7 +166,7 @@ def kmeans_1d(values: Tensor, k: int, steps: int, max_fit: int = KMEANS_MAX_FIT)
     most ``max_fit`` values (centres of scalars converge long before that); labels follow from
     the midpoints between sorted centres.
     """
-    sample = values[:: max(1, values.numel() // max_fit)].float()
+    sample = values[:: max(1, values.numel() // max_fit)].float().contiguous()
     centres = torch.quantile(sample, (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k)
     for _ in range(steps):
         labels = torch.bucketize(sample, (centres[1:] + centres[:-1]) / 2)

@@ -1,0 +1,266 @@
+"""Stable-Diffusion inpainting as a PaintSeg painter, run by the engine's own denoising loop.
+
+The loop calls the UNet and the VAE only through ``runtime`` runners, so export backends
+(ONNX Runtime, TensorRT, compiled torch) replace exactly those two networks. It batches all
+samples of one ``paint`` call into one UNet call per step, and skips work whose result is
+known: guidance between identical prompts, re-encoding the same prompt, re-encoding the image.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import diffusers
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..pretrained import Precision, explain_missing_weights, torch_dtype
+from ..runtime import build_runners
+from .base import Painter
+
+DEFAULT_MODEL = "runwayml/stable-diffusion-inpainting"
+# Name -> (diffusers scheduler class, settings over the checkpoint's scheduler config).
+SCHEDULERS = {
+    "ddim": ("DDIMScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_ancestral": ("EulerAncestralDiscreteScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+SchedulerName = Literal["ddim", "dpm++", "euler", "euler_ancestral", "unipc"]
+# Tokens in SD's CLIP text context: the shape of the stand-in embedding without a text encoder.
+CLIP_CONTEXT_LENGTH = 77
+INPAINTING_UNET_CHANNELS = 9  # noisy latents (4) + mask (1) + masked-image latents (4)
+
+
+@dataclass
+class SDComponents:
+    """The parts of an SD-inpainting checkpoint, in memory. Without a text encoder and
+    tokenizer the prompt must be empty, and a zero embedding stands in for it."""
+
+    unet: nn.Module
+    vae: nn.Module
+    scheduler_config: dict
+    text_encoder: nn.Module | None = None
+    tokenizer: Any = None
+
+
+def load_components(model: str, local_files_only: bool = False) -> SDComponents:
+    """Load an SD-inpainting checkpoint in the diffusers layout from a hub id or a folder."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    options = dict(local_files_only=local_files_only)
+    with explain_missing_weights(model, "Stable-Diffusion inpainting", DEFAULT_MODEL):
+        return SDComponents(
+            unet=diffusers.UNet2DConditionModel.from_pretrained(model, subfolder="unet", **options),
+            vae=diffusers.AutoencoderKL.from_pretrained(model, subfolder="vae", **options),
+            scheduler_config=dict(diffusers.DDIMScheduler.load_config(model, subfolder="scheduler", **options)),
+            text_encoder=CLIPTextModel.from_pretrained(model, subfolder="text_encoder", **options),
+            tokenizer=CLIPTokenizer.from_pretrained(model, subfolder="tokenizer", **options),
+        )
+
+
+def cast(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``module`` in eval mode and ``dtype`` (diffusers warns on every cast, needed or not)."""
+    return (module if module.dtype == dtype else module.to(dtype)).eval()
+
+
+def coverage(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a [B, 1, H, W] mask so that any covered part of a target pixel covers it whole:
+    thin masked regions (the O-step's band) must survive downsampling to latent cells."""
+    return F.interpolate(mask.float(), size, mode="area") > 0
+
+
+def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size, mode="bicubic", antialias=True, align_corners=False)
+
+
+class DiffusionPainter(Painter, nn.Module):
+    """Paints masked regions with a Stable-Diffusion inpainting checkpoint (9-channel UNet).
+
+    Args:
+        model: hub id or folder of a diffusers-layout SD-inpainting checkpoint, or ``SDComponents``.
+        scheduler: sampler, built from the checkpoint's scheduler config: ``ddim`` (reference),
+            ``dpm++`` (DPM-Solver++ multistep), ``euler``, ``euler_ancestral``, ``unipc``.
+        steps: denoising steps. guidance_scale: classifier-free guidance (<= 1: none).
+        prompt, negative_prompt: text conditioning; the reference paints with empty prompts.
+        resolution: the longer side the image is painted at (a multiple of the VAE's 8x);
+            the result is resized back to the input's size.
+        strength: fraction of the noise schedule run; < 1 starts from the original's latents
+            noised to that level (img2img-style) instead of pure noise.
+        blend_unmasked: after each step, replace latents outside the mask by the original's
+            latents noised to the next step's level, so only the mask is repainted.
+        dtype: precision of the UNet and text encoder; the VAE stays float32 under float16
+            when the checkpoint marks it ``force_upcast`` (SD's VAE overflows in float16).
+        backend, backend_options: runtime of the UNet and VAE and its settings, see
+            ``runtime.build_runners`` (torch: ``{"channels_last": True}``).
+        scheduler_options: settings over the scheduler config, e.g. ``{"use_karras_sigmas": True}``.
+        skip_redundant_guidance: with equal prompt and negative prompt (both empty by default),
+            the two guidance branches predict the same noise: run the UNet once, not twice.
+        cache_text_embeddings: encode each prompt once per device, not on every call.
+        cache_image_latents: encode the image's latents once in ``set_image``, not per ``paint``
+            (needed by ``strength < 1`` and ``blend_unmasked``).
+        local_files_only: never reach the hub (``HF_HUB_OFFLINE=1`` does the same).
+    """
+
+    def __init__(
+        self,
+        model: str | SDComponents = DEFAULT_MODEL,
+        scheduler: SchedulerName = "ddim",
+        steps: int = 50,
+        guidance_scale: float = 7.5,
+        prompt: str = "",
+        negative_prompt: str = "",
+        resolution: int = 512,
+        strength: float = 1.0,
+        blend_unmasked: bool = False,
+        dtype: Precision = "float32",
+        backend: str = "torch",
+        backend_options: dict | None = None,
+        scheduler_options: dict | None = None,
+        skip_redundant_guidance: bool = True,
+        cache_text_embeddings: bool = True,
+        cache_image_latents: bool = True,
+        local_files_only: bool = False,
+    ):
+        super().__init__()
+        components = load_components(model, local_files_only) if isinstance(model, str) else model
+        if components.unet.config.in_channels != INPAINTING_UNET_CHANNELS:
+            raise ValueError(f"model={model!r} has a {components.unet.config.in_channels}-channel UNet; "
+                             f"an inpainting checkpoint's UNet takes {INPAINTING_UNET_CHANNELS}")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {sorted(SCHEDULERS)}, got {scheduler!r}")
+        if not 0 < strength <= 1 or int(steps * strength) < 1:
+            raise ValueError(f"strength must be in (0, 1] and leave at least one of the {steps} steps, "
+                             f"got {strength}")
+        self.vae_scale = 2 ** (len(components.vae.config.block_out_channels) - 1)
+        if resolution % self.vae_scale:
+            raise ValueError(f"resolution must be a multiple of {self.vae_scale}, got {resolution}")
+        if components.text_encoder is None and (prompt or negative_prompt):
+            raise ValueError("prompt and negative_prompt must be empty for a model without a text encoder")
+
+        precision = torch_dtype(dtype)
+        upcast_vae = precision == torch.float16 and components.vae.config.get("force_upcast", False)
+        self.unet = cast(components.unet, precision)
+        self.vae = cast(components.vae, torch.float32 if upcast_vae else precision)
+        self.text_encoder = cast(components.text_encoder, precision) if components.text_encoder else None
+        self.tokenizer = components.tokenizer
+        self.unet_runner, self.vae_runner = build_runners(backend, self.unet, self.vae, **(backend_options or {}))
+
+        class_name, settings = SCHEDULERS[scheduler]
+        self.noise_scheduler = getattr(diffusers, class_name).from_config(
+            components.scheduler_config, **settings, **(scheduler_options or {}))
+        # Stochastic samplers draw their noise from the caller's generator, for reproducibility.
+        self.step_takes_generator = "generator" in inspect.signature(self.noise_scheduler.step).parameters
+        self.latent_scale = components.vae.config.scaling_factor
+        self.steps, self.guidance_scale, self.strength = steps, guidance_scale, strength
+        self.prompt, self.negative_prompt = prompt, negative_prompt
+        self.resolution, self.blend_unmasked = resolution, blend_unmasked
+        self.guided = guidance_scale > 1 and not (skip_redundant_guidance and prompt == negative_prompt)
+        self.cache_text_embeddings, self.cache_image_latents = cache_text_embeddings, cache_image_latents
+        self._text_embeddings: dict[tuple[str, torch.device], Tensor] = {}
+
+    @property
+    def uses_image_latents(self) -> bool:
+        return self.strength < 1 or self.blend_unmasked
+
+    @torch.no_grad()
+    def set_image(self, image: Tensor) -> None:
+        super().set_image(image)
+        h, w = image.shape[-2:]
+        scale = self.resolution / max(h, w)
+        size = tuple(max(self.vae_scale, round(s * scale / self.vae_scale) * self.vae_scale) for s in (h, w))
+        self._pixels = resize(image[None].float(), size).clamp(0, 1) * 2 - 1
+        cached = self.cache_image_latents and self.uses_image_latents
+        self._image_latents = self.encode(self._pixels) if cached else None
+
+    @torch.no_grad()
+    def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        image, pixels = self.image, self._pixels
+        if mask.shape != image.shape[-2:]:
+            raise ValueError(f"mask must be {tuple(image.shape[-2:])} like the image, got {tuple(mask.shape)}")
+        device = pixels.device
+        region = coverage(mask[None, None].to(device), pixels.shape[-2:])
+        latent_size = (pixels.shape[-2] // self.vae_scale, pixels.shape[-1] // self.vae_scale)
+        latent_mask = coverage(region, latent_size)
+
+        # 1. Conditioning: the UNet's extra channels (mask, masked-image latents) and the prompts.
+        masked_image_latents = self.encode(pixels * ~region)
+        conditioning = torch.cat([latent_mask.float(), masked_image_latents], 1)
+        text = self.text_conditioning(num_samples, device)
+
+        # 2. Timesteps: strength < 1 skips the noisiest steps of the schedule.
+        timesteps = self.timesteps(device)
+
+        # 3. Initial latents: pure noise, or the original's latents noised to the first step's level.
+        shape = (num_samples, *masked_image_latents.shape[1:])
+        noise_device = generator.device if generator is not None else device
+        noise = torch.randn(shape, generator=generator, device=noise_device).to(device)
+        if self.uses_image_latents:
+            image_latents = self._image_latents if self.cache_image_latents else self.encode(pixels)
+            image_latents = image_latents.expand(shape)
+        if self.strength < 1:
+            latents = self.noise_scheduler.add_noise(image_latents, noise, timesteps[:1])
+        else:
+            latents = noise * self.noise_scheduler.init_noise_sigma
+
+        # 4. Denoising loop: one UNet call per step for all samples (and both guidance branches).
+        step_options = {"generator": generator} if self.step_takes_generator else {}
+        for i, t in enumerate(timesteps):
+            noise_pred = self.predict_noise(latents, t, conditioning, text)
+            latents = self.noise_scheduler.step(noise_pred, t, latents, **step_options, return_dict=False)[0]
+            if self.blend_unmasked:
+                original = image_latents
+                if i + 1 < len(timesteps):
+                    original = self.noise_scheduler.add_noise(image_latents, noise, timesteps[i + 1:i + 2])
+                latents = torch.where(latent_mask, latents, original)
+
+        # 5. Decode and return at the input's size.
+        painted = self.vae_runner.decode(latents / self.latent_scale) / 2 + 0.5
+        return resize(painted.clamp(0, 1), image.shape[-2:]).clamp(0, 1).to(image.dtype)
+
+    def encode(self, pixels: Tensor) -> Tensor:
+        """Scaled VAE latents of images in [-1, 1]."""
+        return self.vae_runner.encode(pixels) * self.latent_scale
+
+    def timesteps(self, device: torch.device) -> Tensor:
+        self.noise_scheduler.set_timesteps(self.steps, device=device)
+        start = (self.steps - int(self.steps * self.strength)) * self.noise_scheduler.order
+        if hasattr(self.noise_scheduler, "set_begin_index"):
+            self.noise_scheduler.set_begin_index(start)
+        return self.noise_scheduler.timesteps[start:]
+
+    def predict_noise(self, latents: Tensor, t: Tensor, conditioning: Tensor, text: Tensor) -> Tensor:
+        """Guided noise prediction; with guidance, the batch is [unconditional; conditional]."""
+        model_input = torch.cat([latents] * 2) if self.guided else latents
+        model_input = self.noise_scheduler.scale_model_input(model_input, t)
+        sample = torch.cat([model_input, conditioning.expand(len(model_input), -1, -1, -1)], 1)
+        noise = self.unet_runner(sample, t.expand(len(sample)), text)
+        if not self.guided:
+            return noise
+        unconditional, conditional = noise.chunk(2)
+        return unconditional + self.guidance_scale * (conditional - unconditional)
+
+    def text_conditioning(self, batch: int, device: torch.device) -> Tensor:
+        """Prompt embeddings for a UNet batch: [negative x batch; prompt x batch] when guided."""
+        prompts = [self.negative_prompt, self.prompt] if self.guided else [self.prompt]
+        return torch.cat([self.embed(prompt, device).expand(batch, -1, -1) for prompt in prompts])
+
+    def embed(self, prompt: str, device: torch.device) -> Tensor:
+        """[1, L, D] text embedding of ``prompt``, computed once per device when caching."""
+        key = (prompt, device)
+        if key in self._text_embeddings:
+            return self._text_embeddings[key]
+        if self.text_encoder is None:
+            embedding = torch.zeros(1, CLIP_CONTEXT_LENGTH, self.unet.config.cross_attention_dim, device=device)
+        else:
+            tokens = self.tokenizer(prompt, padding="max_length", max_length=self.tokenizer.model_max_length,
+                                    truncation=True, return_tensors="pt").input_ids
+            embedding = self.text_encoder(tokens.to(device))[0]
+        if self.cache_text_embeddings:
+            self._text_embeddings[key] = embedding
+        return embedding

@@ -96,3 +96,31 @@ def save_tiny_sd_inpainting(folder: str | Path, seed: int = 0) -> Path:
         "feature_extractor": [None, None],
     }, indent=2))
     return folder
+
+
+# DINO-style ViTs: tiny widths, the real patch sizes (ViT-B/8, DINOv2 ViT-B/14).
+TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+TINY_VIT_KINDS = ("dino", "dinov2", "dinov2_registers")
+
+
+def save_tiny_vit(folder: str | Path, kind: str = "dino", seed: int = 0) -> Path:
+    """Build a tiny random ViT and save it with ``save_pretrained``: ``dino`` is a ViTModel with
+    8-pixel patches, ``dinov2`` a Dinov2Model with 14-pixel patches, ``dinov2_registers`` the
+    same with four register tokens."""
+    from transformers import (Dinov2Config, Dinov2Model, Dinov2WithRegistersConfig, Dinov2WithRegistersModel,
+                              ViTConfig, ViTModel)
+
+    torch.manual_seed(seed)
+    if kind == "dino":
+        model = ViTModel(ViTConfig(patch_size=8, image_size=32, intermediate_size=64, **TINY_VIT),
+                         add_pooling_layer=False)
+    elif kind == "dinov2":
+        model = Dinov2Model(Dinov2Config(patch_size=14, image_size=56, **TINY_VIT))
+    elif kind == "dinov2_registers":
+        model = Dinov2WithRegistersModel(Dinov2WithRegistersConfig(patch_size=14, image_size=56,
+                                                                   num_register_tokens=4, **TINY_VIT))
+    else:
+        raise ValueError(f"kind must be one of {TINY_VIT_KINDS}, got {kind!r}")
+    folder = Path(folder)
+    model.eval().save_pretrained(folder)
+    return folder

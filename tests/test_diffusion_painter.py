@@ -1,0 +1,205 @@
+"""DiffusionPainter on a tiny random SD-inpainting checkpoint saved in the real diffusers layout."""
+import diffusers
+import pytest
+import torch
+
+from paintseg_engine.painters.diffusion import (SCHEDULERS, DiffusionPainter, SDComponents, coverage,
+                                              load_components)
+from paintseg_engine.pretrained import MissingWeightsError
+from paintseg_engine.testing import TINY_UNET, save_tiny_sd_inpainting
+
+RESOLUTION = 64  # 8x8 latents: the tiny UNet's native size
+FAST = dict(steps=3, resolution=RESOLUTION)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_tiny_sd_inpainting(tmp_path_factory.mktemp("tiny-sd-inpainting"))
+
+
+@pytest.fixture(scope="module")
+def image():
+    return torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def mask():
+    mask = torch.zeros(40, 56, dtype=torch.bool)
+    mask[10:30, 12:36] = True
+    return mask
+
+
+class Recorder:
+    """Wraps a painter's runners and records what the denoising loop sends them."""
+
+    def __init__(self, painter):
+        self.unet, self.vae = painter.unet_runner, painter.vae_runner
+        self.unet_batches, self.encodes, self.decoded = [], 0, []
+        painter.unet_runner, painter.vae_runner = self.run_unet, self
+
+    def run_unet(self, sample, timestep, encoder_hidden_states):
+        self.unet_batches.append(len(sample))
+        return self.unet(sample, timestep, encoder_hidden_states)
+
+    def encode(self, images):
+        self.encodes += 1
+        return self.vae.encode(images)
+
+    def decode(self, latents):
+        self.decoded.append(latents)
+        return self.vae.decode(latents)
+
+
+def paint(painter, image, mask, num_samples=2, seed=0):
+    painter.set_image(image)
+    return painter.paint(mask, num_samples, torch.Generator().manual_seed(seed))
+
+
+def test_loads_checkpoint_and_paints_at_input_size(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), **FAST)
+    assert isinstance(painter.unet, diffusers.UNet2DConditionModel) and painter.unet.config.in_channels == 9
+    assert isinstance(painter, torch.nn.Module) and painter.text_encoder is not None
+    out = paint(painter, image, mask, num_samples=3)
+    assert out.shape == (3, 3, 40, 56) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    assert not torch.equal(out[0], out[1]), "samples must differ by their noise"
+
+
+def test_seeded_generator_is_deterministic(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), **FAST)
+    first, again = paint(painter, image, mask, seed=1), paint(painter, image, mask, seed=1)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, paint(painter, image, mask, seed=2))
+
+
+def test_samples_share_one_unet_call_per_step(checkpoint, image, mask):
+    guided = DiffusionPainter(str(checkpoint), prompt="cat", **FAST)
+    recorder = Recorder(guided)
+    paint(guided, image, mask, num_samples=3)
+    assert recorder.unet_batches == [6] * 3  # 3 samples x (unconditional, conditional), 3 steps
+
+
+def test_guidance_shortcut_gives_the_same_latents(checkpoint, image, mask):
+    latents, batches = {}, {}
+    for skip in (True, False):
+        painter = DiffusionPainter(str(checkpoint), guidance_scale=7.5, skip_redundant_guidance=skip, **FAST)
+        recorder = Recorder(painter)
+        paint(painter, image, mask, num_samples=3)
+        latents[skip], batches[skip] = recorder.decoded[0], recorder.unet_batches
+    assert batches == {True: [3] * 3, False: [6] * 3}
+    torch.testing.assert_close(latents[True], latents[False], rtol=1e-3, atol=1e-4)
+
+
+def test_text_embedding_cache_encodes_once_with_identical_output(checkpoint, image, mask):
+    outputs, encoder_calls = {}, {}
+    for cache in (True, False):
+        painter = DiffusionPainter(str(checkpoint), prompt="red", cache_text_embeddings=cache, **FAST)
+        calls = []
+        painter.text_encoder.register_forward_hook(lambda *args: calls.append(1))
+        outputs[cache] = torch.cat([paint(painter, image, mask, seed=s) for s in (0, 1)])
+        encoder_calls[cache] = len(calls)
+    assert encoder_calls == {True: 2, False: 4}  # prompt and negative prompt; per call without cache
+    assert torch.equal(outputs[True], outputs[False])
+
+
+@pytest.mark.parametrize("settings", [dict(strength=0.5), dict(blend_unmasked=True)])
+def test_image_latent_cache_encodes_once_per_image_with_identical_output(checkpoint, image, mask, settings):
+    outputs, encodes = {}, {}
+    for cache in (True, False):
+        painter = DiffusionPainter(str(checkpoint), cache_image_latents=cache, **FAST, **settings)
+        recorder = Recorder(painter)
+        painter.set_image(image)
+        outputs[cache] = torch.cat([painter.paint(mask, 2, torch.Generator().manual_seed(s)) for s in (0, 1)])
+        encodes[cache] = recorder.encodes
+    assert encodes == {True: 1 + 2, False: 2 * 2}  # masked image every call; the image once, or every call
+    assert torch.equal(outputs[True], outputs[False])
+
+
+def test_image_latents_are_not_encoded_when_unused(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), **FAST)
+    recorder = Recorder(painter)
+    paint(painter, image, mask)
+    assert recorder.encodes == 1  # the masked image only
+
+
+def test_strength_runs_the_tail_of_the_schedule(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), steps=4, strength=0.5, resolution=RESOLUTION)
+    recorder = Recorder(painter)
+    paint(painter, image, mask)
+    assert len(recorder.unet_batches) == 2
+
+
+def test_blend_keeps_the_original_latents_outside_the_mask(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), blend_unmasked=True, **FAST)
+    recorder = Recorder(painter)
+    paint(painter, image, mask)
+    final = recorder.decoded[0] * painter.latent_scale
+    height, width = painter._pixels.shape[-2:]
+    region = coverage(mask[None, None], (height, width))
+    outside = ~coverage(region, (height // 8, width // 8))[0, 0]
+    assert outside.any() and not outside.all()
+    torch.testing.assert_close(final[:, :, outside], painter._image_latents.expand_as(final)[:, :, outside])
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_scheduler_selected_by_name_from_the_checkpoint_config(checkpoint, image, mask, name):
+    painter = DiffusionPainter(str(checkpoint), scheduler=name, steps=2, resolution=RESOLUTION)
+    class_name, settings = SCHEDULERS[name]
+    scheduler = painter.noise_scheduler
+    assert type(scheduler).__name__ == class_name
+    assert scheduler.config.beta_schedule == "scaled_linear"  # inherited from the checkpoint
+    assert all(scheduler.config[key] == value for key, value in settings.items())
+    assert paint(painter, image, mask).shape == (2, 3, 40, 56)
+
+
+def test_scheduler_options_override_the_config(checkpoint):
+    painter = DiffusionPainter(str(checkpoint), scheduler="dpm++", scheduler_options={"use_karras_sigmas": True})
+    assert painter.noise_scheduler.config.use_karras_sigmas
+
+
+def test_float16_keeps_the_upcast_vae_in_float32(checkpoint):
+    painter = DiffusionPainter(str(checkpoint), dtype="float16")
+    assert painter.unet.dtype == torch.float16 and painter.text_encoder.dtype == torch.float16
+    assert painter.vae.dtype == torch.float32
+    assert DiffusionPainter(str(checkpoint), dtype="bfloat16").vae.dtype == torch.bfloat16
+
+
+def test_components_without_text_encoder_paint_with_empty_prompt(checkpoint, image, mask):
+    loaded = load_components(str(checkpoint))
+    components = SDComponents(loaded.unet, loaded.vae, loaded.scheduler_config)
+    assert paint(DiffusionPainter(components, **FAST), image, mask).shape == (2, 3, 40, 56)
+    with pytest.raises(ValueError, match="must be empty"):
+        DiffusionPainter(components, prompt="cat")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(scheduler="plms"), "scheduler must be one of"),
+    (dict(resolution=100), "resolution must be a multiple of 8"),
+    (dict(strength=0.0), "strength must be in"),
+    (dict(dtype="float64"), "dtype must be one of"),
+    (dict(backend="tvm"), "backend must be one of"),
+])
+def test_bad_settings_name_the_setting(checkpoint, bad, message):
+    with pytest.raises(ValueError, match=message):
+        DiffusionPainter(str(checkpoint), **bad)
+
+
+def test_rejects_a_non_inpainting_unet(checkpoint):
+    loaded = load_components(str(checkpoint))
+    loaded.unet = diffusers.UNet2DConditionModel(**{**TINY_UNET, "in_channels": 4})
+    with pytest.raises(ValueError, match="4-channel UNet"):
+        DiffusionPainter(loaded)
+
+
+def test_missing_folder_says_what_to_download_where(tmp_path):
+    folder = tmp_path / "sd-inpainting"
+    with pytest.raises(MissingWeightsError) as error:
+        DiffusionPainter(str(folder))
+    assert f"hf download runwayml/stable-diffusion-inpainting --local-dir {folder}" in str(error.value)
+
+
+def test_missing_hub_model_offline_says_what_to_download_where():
+    with pytest.raises(MissingWeightsError) as error:
+        DiffusionPainter("someone/missing-inpainting", local_files_only=True)
+    assert "hf download someone/missing-inpainting --local-dir checkpoints/missing-inpainting" in str(error.value)
+    assert "model=checkpoints/missing-inpainting" in str(error.value)

@@ -27,13 +27,15 @@ PROMPT_KINDS = ("box", "points", "scribble")
 @dataclass
 class DatasetSpec:
     """One dataset: a folder (``kind: folder``) or the generated default (``kind: synthetic``,
-    written to ``root`` on first use with ``num_images`` scenes of ``seed``)."""
+    written to ``root`` on first use with ``num_images`` scenes of ``seed``). ``max_images``
+    keeps an evenly spaced subset of the sorted file list (for quick runs on big sets)."""
 
     name: str
     root: str
     kind: str = "folder"
     num_images: int = 12
     seed: int = 0
+    max_images: int | None = None
 
 
 def interior_point(mask: np.ndarray) -> tuple[float, float]:
@@ -62,7 +64,8 @@ class SegmentationFolder(Dataset):
     """Items: ``image`` [3, H, W] float, ``gt`` / ``ignore`` bool [H, W] or None, ``prompt``,
     ``name`` (file stem), ``dataset``."""
 
-    def __init__(self, root: str | Path, name: str, prompt: str = "box", skip: set[str] | None = None):
+    def __init__(self, root: str | Path, name: str, prompt: str = "box", skip: set[str] | None = None,
+                 max_images: int | None = None):
         self.root, self.name, self.prompt = Path(root), name, prompt
         image_dir = self.root / "images"
         if not image_dir.is_dir():
@@ -71,6 +74,8 @@ class SegmentationFolder(Dataset):
         if prompt not in PROMPT_KINDS:
             raise ValueError(f"dataset {name!r}: unknown prompt kind {prompt!r}; expected one of {PROMPT_KINDS}")
         images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if max_images is not None and len(images) > max_images:
+            images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
         self.images = [p for p in images if p.stem not in (skip or set())]
 
     def __len__(self) -> int:
@@ -130,6 +135,6 @@ class PaintSegDataModule(L.LightningDataModule):
         return {p.stem for p in (Path(self.skip_done_in) / spec.name / "records").glob("*.json")}
 
     def predict_dataloader(self) -> list[DataLoader]:
-        return [DataLoader(SegmentationFolder(spec.root, spec.name, self.prompt, skip=self._done(spec)),
+        return [DataLoader(SegmentationFolder(spec.root, spec.name, self.prompt, self._done(spec), spec.max_images),
                            batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate_items)
                 for spec in self.specs]

@@ -5,6 +5,9 @@ from typing import Any, Callable
 from torch import nn
 
 from .base import UNetRunner, VAERunner
+from .onnxruntime_backend import onnxruntime_runners
+from .tensorrt_backend import tensorrt_runners
+from .torch_compile import compiled_torch_runners
 
 
 def _torch_runners(unet: nn.Module, vae: nn.Module, channels_last: bool = False) -> tuple[UNetRunner, VAERunner]:
@@ -16,6 +19,9 @@ def _torch_runners(unet: nn.Module, vae: nn.Module, channels_last: bool = False)
 # Backend name -> factory(unet, vae, **options) returning (UNet runner, VAE runner).
 BACKENDS: dict[str, Callable[..., tuple[UNetRunner, VAERunner]]] = {
     "torch": _torch_runners,
+    "torch-compile": compiled_torch_runners,
+    "onnxruntime": onnxruntime_runners,
+    "tensorrt": tensorrt_runners,
 }
 
 

@@ -1,0 +1,6 @@
+"""Export an SD-inpainting checkpoint's UNet and VAE to ONNX and TensorRT for the engine's
+exported-model backends (``paintseg_engine.runtime``). Run as ``python -m export``."""
+from .engine import export_engine
+from .settings import ExportError, ExportSettings
+
+__all__ = ["ExportError", "ExportSettings", "export_engine"]

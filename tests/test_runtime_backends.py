@@ -1,0 +1,170 @@
+"""Runtime backends over an exported tiny engine: same results as torch, and every mismatch refused."""
+import copy
+import json
+import shutil
+
+import pytest
+import torch
+
+from paintseg_engine.amcp import segment
+from paintseg_engine.config import AMCPConfig
+from paintseg_engine.features import ColorTextureFeatures
+from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
+from paintseg_engine.prompts import BoxPrompt
+from paintseg_engine.runtime import build_runners
+from paintseg_engine.runtime.errors import BackendUnavailable, EngineMismatch
+from paintseg_engine.runtime.manifest import EngineManifest, MANIFEST_NAME
+from paintseg_engine.runtime.onnxruntime_backend import require_cuda_provider
+from paintseg_engine.runtime.tensorrt_backend import check_build_target, import_tensorrt
+from paintseg_engine.testing import random_unet
+from tests.scenes import disc_scene
+from tests.tiny_engine import tiny_engine
+
+FP32_TOLERANCE = 1e-4
+TINY_PAINTER = dict(steps=2, resolution=64)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    return tiny_engine(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def models(engine):
+    loaded = load_components(str(engine[0]))
+    return loaded.unet, loaded.vae
+
+
+def unet_inputs(batch=2, size=8, device="cpu"):
+    generator = torch.Generator().manual_seed(0)
+    inputs = (torch.randn(batch, 9, size, size, generator=generator), torch.randint(0, 1000, (batch,), generator=generator),
+              torch.randn(batch, 77, 32, generator=generator))
+    return [t.to(device) for t in inputs]
+
+
+def assert_close(actual, expected, tolerance=FP32_TOLERANCE):
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    assert (actual - expected).abs().max() <= tolerance * expected.abs().max()
+
+
+def test_onnxruntime_runners_match_torch_runners(engine, models):
+    torch_unet, torch_vae = build_runners("torch", *models)
+    ort_unet, ort_vae = build_runners("onnxruntime", *models, engine_dir=engine[1])
+    with torch.no_grad():
+        assert_close(ort_unet(*unet_inputs(3, 12)), torch_unet(*unet_inputs(3, 12)))
+        images = torch.rand(2, 3, 64, 96) * 2 - 1
+        assert_close(ort_vae.encode(images), torch_vae.encode(images))
+        latents = torch.randn(1, 4, 10, 6)
+        assert_close(ort_vae.decode(latents), torch_vae.decode(latents))
+
+
+def test_float16_unet_runs_the_fp16_export(engine, models):
+    unet, vae = models
+    ort_unet, _ = build_runners("onnxruntime", copy.deepcopy(unet).half(), vae, engine_dir=engine[1])
+    with torch.no_grad():
+        expected = build_runners("torch", unet, vae)[0](*unet_inputs())
+    assert ort_unet.model.record["precision"] == "fp16"
+    assert_close(ort_unet(*unet_inputs()), expected, tolerance=2e-2)
+
+
+@pytest.mark.parametrize("batch, size, message", [
+    (4, 8, r"batch=4, outside the exported range \[1, 3\]"),
+    (1, 14, r"latent_height=14, outside the exported range \[4, 12\]"),
+    (1, 7, r"latent_height=7, outside the exported range \[4, 12\] in steps of 2"),
+])
+def test_shapes_outside_the_exported_range_are_refused(engine, models, batch, size, message):
+    ort_unet, _ = build_runners("onnxruntime", *models, engine_dir=engine[1])
+    with pytest.raises(EngineMismatch, match=message) as err:
+        ort_unet(*unet_inputs(batch, size))
+    assert "fp32/unet.onnx" in str(err.value)
+
+
+def test_other_weights_are_refused(engine, models):
+    other = random_unet(full_size=False, seed=1)
+    with pytest.raises(EngineMismatch, match="the loaded unet has other weights"):
+        build_runners("onnxruntime", other, models[1], engine_dir=engine[1])
+
+
+@pytest.fixture
+def engine_copy(engine, tmp_path):
+    return shutil.copytree(engine[1], tmp_path / "engine")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "fp32/vae_decoder.onnx").write_bytes(b"not a model"), "vae_decoder.onnx: changed or corrupt"),
+    (lambda d: (d / "fp32/vae_encoder.onnx").unlink(), "vae_encoder.onnx: missing"),
+    (lambda d: (d / MANIFEST_NAME).unlink(), "no manifest"),
+    (lambda d: (d / MANIFEST_NAME).write_text("{"), "not a valid manifest"),
+])
+def test_damaged_engine_directories_are_refused(engine_copy, models, damage, message):
+    damage(engine_copy)
+    with pytest.raises(EngineMismatch, match=message):
+        build_runners("onnxruntime", *models, engine_dir=engine_copy)
+
+
+def test_precision_without_an_export_is_refused(engine, models):
+    unet, vae = models
+    with pytest.raises(EngineMismatch, match=r"no vae_encoder in fp16 as onnx; present: .*vae_encoder/fp32/onnx"):
+        build_runners("onnxruntime", unet, copy.deepcopy(vae).half(), engine_dir=engine[1])
+
+
+def test_painter_on_onnxruntime_paints_as_on_torch(engine):
+    image, _ = disc_scene(40, 56)
+    mask = torch.zeros(40, 56, dtype=torch.bool)
+    mask[10:30, 12:36] = True
+    painted = {}
+    for backend, options in [("torch", {}), ("onnxruntime", {"engine_dir": engine[1]})]:
+        painter = DiffusionPainter(str(engine[0]), backend=backend, backend_options=options, **TINY_PAINTER)
+        painter.set_image(image)
+        painted[backend] = painter.paint(mask, 2, torch.Generator().manual_seed(0))
+    assert (painted["onnxruntime"] - painted["torch"]).abs().max() < 1e-4
+
+
+def test_amcp_masks_on_onnxruntime_equal_those_on_torch(engine):
+    scenes = [disc_scene(48, 64, seed=s) for s in range(3)]
+    prompt = BoxPrompt((8, 4, 52, 44))
+    config = AMCPConfig(frame_size=64, iterations=3, num_samples=2)
+    masks = {}
+    for backend, options in [("torch", {}), ("onnxruntime", {"engine_dir": engine[1]})]:
+        painter = DiffusionPainter(str(engine[0]), backend=backend, backend_options=options, **TINY_PAINTER)
+        masks[backend] = [segment(image, prompt, painter, ColorTextureFeatures(), config).mask for image, _ in scenes]
+    assert any((m != prompt.initial_mask(48, 64)).any() for m in masks["torch"]), "AMCP must have moved a mask"
+    for on_torch, on_ort in zip(masks["torch"], masks["onnxruntime"]):
+        assert torch.equal(on_torch, on_ort)
+
+
+def test_torch_compile_backend_matches_eager(models):
+    unet, vae = (copy.deepcopy(m) for m in models)
+    compiled_unet, compiled_vae = build_runners("torch-compile", unet, vae, compile_backend="eager")
+    eager_unet, eager_vae = build_runners("torch", *models)
+    with torch.no_grad():
+        assert_close(compiled_unet(*unet_inputs()), eager_unet(*unet_inputs()), tolerance=1e-6)
+        latents = torch.randn(1, 4, 8, 8)
+        assert_close(compiled_vae.decode(latents), eager_vae.decode(latents), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("backend, require", [("onnxruntime", require_cuda_provider), ("tensorrt", import_tensorrt)])
+def test_cuda_backends_match_torch(engine, models, backend, require):
+    try:
+        require()
+    except BackendUnavailable as err:
+        pytest.skip(str(err))
+    unet, vae = (copy.deepcopy(m).cuda() for m in models)
+    exported_unet, _ = build_runners(backend, unet, vae, engine_dir=engine[1])
+    with torch.no_grad():
+        assert_close(exported_unet(*unet_inputs(device="cuda")),
+                     build_runners("torch", unet, vae)[0](*unet_inputs(device="cuda")))
+
+
+def test_tensorrt_engines_for_another_build_target_are_refused(engine_copy):
+    manifest = json.loads((engine_copy / MANIFEST_NAME).read_text())
+    with pytest.raises(EngineMismatch, match="no TensorRT engines were built"):
+        check_build_target(EngineManifest(engine_copy), {"version": "10.3.0", "gpu": "NVIDIA H100"})
+    manifest["tensorrt"] = {"version": "10.3.0", "gpu": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    (engine_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
+    built = EngineManifest(engine_copy)
+    check_build_target(built, {"version": "10.3.0", "gpu": "NVIDIA H100 80GB HBM3"})
+    with pytest.raises(EngineMismatch, match="built for TensorRT 10.3.0 on NVIDIA H100 80GB HBM3, this is TensorRT 10.7.0"):
+        check_build_target(built, {"version": "10.7.0", "gpu": "NVIDIA H100 80GB HBM3"})
+    with pytest.raises(EngineMismatch, match="this is TensorRT 10.3.0 on NVIDIA A100"):
+        check_build_target(built, {"version": "10.3.0", "gpu": "NVIDIA A100"})

@@ -130,7 +130,8 @@ class DiffusionPainter(Painter, nn.Module):
         super().__init__()
         components = load_components(model, local_files_only) if isinstance(model, str) else model
         if components.unet.config.in_channels != INPAINTING_UNET_CHANNELS:
-            raise ValueError(f"model={model!r} has a {components.unet.config.in_channels}-channel UNet; "
+            source = f"model={model!r}" if isinstance(model, str) else "the given components"
+            raise ValueError(f"{source} has a {components.unet.config.in_channels}-channel UNet; "
                              f"an inpainting checkpoint's UNet takes {INPAINTING_UNET_CHANNELS}")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {sorted(SCHEDULERS)}, got {scheduler!r}")
@@ -221,7 +222,7 @@ class DiffusionPainter(Painter, nn.Module):
 
         # 5. Decode and return at the input's size.
         painted = self.vae_runner.decode(latents / self.latent_scale) / 2 + 0.5
-        return resize(painted.clamp(0, 1), image.shape[-2:]).clamp(0, 1).to(image.dtype)
+        return resize(painted, image.shape[-2:]).clamp(0, 1).to(image.dtype)
 
     def encode(self, pixels: Tensor) -> Tensor:
         """Scaled VAE latents of images in [-1, 1]."""

@@ -43,7 +43,8 @@ def export_onnx(component: Component, module: nn.Module, example: list[Tensor], 
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
             # A strided Slice (the VAE's mean/log-variance split) stays a node instead of a constant.
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-            torch.onnx.export(module, tuple(example), traced, input_names=list(component.inputs),
+            # A str path: over 2 GB the exporter writes external data next to it, never to a stream.
+            torch.onnx.export(module, tuple(example), str(traced), input_names=list(component.inputs),
                               output_names=list(component.outputs), dynamic_axes=dynamic_axes(component),
                               opset_version=opset, dynamo=False)
         # Over 2 GB the tracer scatters weights over one file per tensor; load them all to rewrite.

@@ -2,15 +2,17 @@
 import copy
 import json
 import shutil
+import sys
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
-from paintseg_engine.amcp import segment
-from paintseg_engine.config import AMCPConfig
-from paintseg_engine.features import ColorTextureFeatures
+from paintseg_engine.cli import main
+from paintseg_engine.data import generate_dataset
 from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
-from paintseg_engine.prompts import BoxPrompt
 from paintseg_engine.runtime import build_runners
 from paintseg_engine.runtime.errors import BackendUnavailable, EngineMismatch
 from paintseg_engine.runtime.manifest import EngineManifest, MANIFEST_NAME
@@ -20,6 +22,7 @@ from paintseg_engine.testing import random_unet
 from tests.scenes import disc_scene
 from tests.tiny_engine import tiny_engine
 
+CONFIGS = Path(__file__).parent.parent / "configs"
 FP32_TOLERANCE = 1e-4
 TINY_PAINTER = dict(steps=2, resolution=64)
 
@@ -120,17 +123,39 @@ def test_painter_on_onnxruntime_paints_as_on_torch(engine):
     assert (painted["onnxruntime"] - painted["torch"]).abs().max() < 1e-4
 
 
-def test_amcp_masks_on_onnxruntime_equal_those_on_torch(engine):
-    scenes = [disc_scene(48, 64, seed=s) for s in range(3)]
-    prompt = BoxPrompt((8, 4, 52, 44))
-    config = AMCPConfig(frame_size=64, iterations=3, num_samples=2)
+def test_predict_on_onnxruntime_writes_the_masks_of_torch(engine, tmp_path, monkeypatch):
+    """trainer.predict through the CLI, the backend chosen on the command line: same mask files."""
+    checkpoint, engine_dir, _ = engine
+    dataset = generate_dataset(tmp_path / "data", num_images=3, height=48, width=64, seed=3)
+    monkeypatch.setattr(sys, "argv", ["paintseg"])  # LightningCLI reads args=, not pytest's argv
     masks = {}
-    for backend, options in [("torch", {}), ("onnxruntime", {"engine_dir": engine[1]})]:
-        painter = DiffusionPainter(str(engine[0]), backend=backend, backend_options=options, **TINY_PAINTER)
-        masks[backend] = [segment(image, prompt, painter, ColorTextureFeatures(), config).mask for image, _ in scenes]
-    assert any((m != prompt.initial_mask(48, 64)).any() for m in masks["torch"]), "AMCP must have moved a mask"
-    for on_torch, on_ort in zip(masks["torch"], masks["onnxruntime"]):
-        assert torch.equal(on_torch, on_ort)
+    for backend, options in [("torch", "{}"), ("onnxruntime", f"{{engine_dir: {engine_dir}}}")]:
+        out = tmp_path / backend
+        main(["predict", "--config", str(CONFIGS / "fast.yaml"), "--trainer.accelerator", "cpu",
+              "--trainer.enable_progress_bar", "false", "--trainer.callbacks.init_args.output_dir", str(out),
+              "--model.painter.init_args.model", str(checkpoint), "--model.painter.init_args.dtype", "float32",
+              "--model.painter.init_args.steps", "2", "--model.painter.init_args.resolution", "64",
+              "--model.painter.init_args.backend", backend, "--model.painter.init_args.backend_options", options,
+              "--model.features", "paintseg_engine.features.ColorTextureFeatures",
+              "--model.amcp.frame_size", "64", "--model.amcp.iterations", "3", "--model.amcp.num_samples", "2",
+              "--data.datasets", f"[{{name: generated, root: {dataset}, kind: folder}}]"])
+        masks[backend] = [read_mask(p) for p in sorted((out / "generated/masks").glob("*.png"))]
+    assert len(masks["torch"]) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(masks["torch"], masks["onnxruntime"]))
+    boxes = [box_mask(read_mask(p)) for p in sorted((dataset / "masks").glob("*.png"))]
+    assert any(not np.array_equal(mask, box) for mask, box in zip(masks["torch"], boxes)), "AMCP must move a mask"
+
+
+def read_mask(path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
+
+
+def box_mask(gt: np.ndarray) -> np.ndarray:
+    """The raw box prompt of a ground-truth mask, as a mask."""
+    ys, xs = np.nonzero(gt)
+    box = np.zeros_like(gt)
+    box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    return box
 
 
 def test_torch_compile_backend_matches_eager(models):

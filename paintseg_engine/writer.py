@@ -1,12 +1,17 @@
-"""Writes each prediction as it comes, and per-dataset metrics at the end of predict.
+"""Writes each prediction as it comes, and the results table at the end of predict.
 
 Per image, under ``<output_dir>/<dataset>/``: ``masks/<stem>.png``, ``overlays/<stem>.png`` and
 last ``records/<stem>.json``. Every file is written atomically and the record last, so a record
 means the image is finished: a restarted run skips it and its IoU still counts in the metrics.
+At the end: ``<dataset>/metrics.json`` (that dataset's row) and ``results.md`` / ``results.csv``
+(results.py), which may also take in the rows of other runs' folders (``compare_with``), e.g. the
+GrabCut baseline's. One output folder holds one prompt kind and method: resuming into a folder
+made with others would skip images they finished, so the writer refuses. ``{method}`` and
+``{prompt}`` in ``output_dir`` / ``compare_with`` are filled in, so one dataset config serves
+every model config layered under it.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -14,16 +19,16 @@ import cv2
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torchmetrics import MeanMetric
 
 from .io import save_png_atomic, write_json_atomic
 from .prompts import BoxPrompt, PointsPrompt
+from .results import NOC_KEYS, read_records, summarize, write_results
 
 MASK_TINT = np.array([255, 64, 32], np.float32)  # RGB
 TINT_ALPHA = 0.45
 PROMPT_COLOUR = (255, 255, 0)
 NEGATIVE_COLOUR = (0, 160, 255)
-METRIC_KEYS = ("iou", "prompt_iou", "seconds", "inpaint_seconds", "outpaint_seconds")
+CLICK_KEYS = ("click_ious", *NOC_KEYS, "max_clicks")
 
 
 def overlay(image: torch.Tensor, mask: torch.Tensor, prompt) -> np.ndarray:
@@ -50,16 +55,36 @@ def step_seconds(timings: list[dict], step: str) -> float | None:
 
 
 class PredictionWriter(BasePredictionWriter):
-    def __init__(self, output_dir: str = "outputs", overlays: bool = True):
+    def __init__(self, output_dir: str = "outputs", overlays: bool = True, compare_with: list[str] | None = None,
+                 title: str = "Results"):
         super().__init__(write_interval="batch")
-        self.output_dir = Path(output_dir)
+        self.output_template, self.compare_templates = output_dir, list(compare_with or [])
+        self.output_dir, self.compare_with = Path(output_dir), []
         self.overlays = overlays
+        self.title = title
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        # Resume: the DataModule skips images this writer has finished.
         datamodule = getattr(trainer, "datamodule", None)
+        prompt, method = getattr(datamodule, "prompt", "prompt"), getattr(pl_module, "method", "amcp")
+        self.output_dir = Path(self.output_template.format(prompt=prompt, method=method))
+        others = (Path(p.format(prompt=prompt, method=method)) for p in self.compare_templates)
+        self.compare_with = [p for p in others if p.resolve() != self.output_dir.resolve()]
+        # Resume: the DataModule skips images this writer has finished.
         if datamodule is not None and getattr(datamodule, "skip_done_in", "") is None:
             datamodule.skip_done_in = str(self.output_dir)
+        if hasattr(datamodule, "prompt"):
+            self._refuse_other_runs(prompt, method)
+
+    def _refuse_other_runs(self, prompt: str, method: str) -> None:
+        """Resuming into a folder of another prompt kind or method would skip images this run never did."""
+        first = next(self.output_dir.glob("*/records/*.json"), None)
+        if first is None:
+            return
+        record = json.loads(first.read_text())
+        found = (record["prompt"], record.get("method", "amcp"))
+        if found != (prompt, method):
+            raise ValueError(f"{self.output_dir} holds {found[0]} / {found[1]} records ({first}); this run is "
+                             f"{prompt} / {method}: give it its own output_dir")
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
         for record, item in zip(prediction, batch):
@@ -67,13 +92,16 @@ class PredictionWriter(BasePredictionWriter):
             stem = record["name"]
             save_png_atomic(folder / "masks" / f"{stem}.png", record["mask"].numpy().astype(np.uint8) * 255)
             if self.overlays:
-                save_png_atomic(folder / "overlays" / f"{stem}.png", overlay(item["image"], record["mask"], item["prompt"]))
+                save_png_atomic(folder / "overlays" / f"{stem}.png", overlay(item["image"], record["mask"], record["prompt"]))
             write_json_atomic(folder / "records" / f"{stem}.json", {
                 "name": stem,
                 "dataset": record["dataset"],
-                "prompt": item["prompt"].kind,
+                "prompt": record["prompt_kind"],
+                "method": record["method"],
                 "iou": record["iou"],
                 "prompt_iou": record["prompt_iou"],
+                "fbeta": record["fbeta"],
+                **{key: record[key] for key in CLICK_KEYS if key in record},
                 "seconds": record["seconds"],
                 "inpaint_seconds": step_seconds(record["timings"], "inpaint"),
                 "outpaint_seconds": step_seconds(record["timings"], "outpaint"),
@@ -81,37 +109,8 @@ class PredictionWriter(BasePredictionWriter):
             })
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        datamodule = getattr(trainer, "datamodule", None)
-        names = getattr(datamodule, "dataset_names", None) or sorted(
-            p.name for p in self.output_dir.iterdir() if (p / "records").is_dir())
-        rows = [self.dataset_metrics(name) for name in names]
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(format_table(rows))
-
-    def dataset_metrics(self, name: str) -> dict:
-        """Means over every finished image of a dataset, this run's and earlier runs'."""
-        means = {key: MeanMetric() for key in METRIC_KEYS}
-        records = sorted((self.output_dir / name / "records").glob("*.json"))
-        for path in records:
-            record = json.loads(path.read_text())
-            for key, metric in means.items():
-                if record.get(key) is not None:
-                    metric.update(record[key])
-        row = {"dataset": name, "images": len(records)}
-        for key, metric in means.items():
-            row[key] = round(metric.compute().item(), 4) if metric.update_count else None
-        write_json_atomic(self.output_dir / name / "metrics.json", row)
-        return row
-
-
-def format_table(rows: list[dict]) -> str:
-    lines = ["", f"{'dataset':<20} {'images':>6} {'mIoU AMCP':>10} {'mIoU prompt':>12} {'s/image':>8}"]
-    for r in rows:
-        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        lines.append(f"{r['dataset']:<20} {r['images']:>6} {fmt(r['iou']):>10} {fmt(r['prompt_iou']):>12} "
-                     f"{fmt(r['seconds']):>8}")
-    return "\n".join(lines)
+        rows = summarize(read_records(self.output_dir))
+        for row in rows:
+            write_json_atomic(self.output_dir / row["dataset"] / "metrics.json", row)
+        rows += summarize([r for folder in self.compare_with for r in read_records(folder)])
+        print("\n" + write_results(rows, self.output_dir, self.title))

@@ -86,7 +86,8 @@ def test_writer_outputs_and_resume(tmp_path, generated):
     assert all((out / "gen/records" / f"{p}.json").stat().st_mtime_ns == t for p, t in first.items())
     metrics = json.loads((out / "gen/metrics.json").read_text())
     assert metrics["images"] == 4 and 0 <= metrics["iou"] <= 1 and 0 < metrics["prompt_iou"] <= 1
-    assert (out / "metrics.csv").read_text().startswith("dataset,images,iou")
+    assert (out / "results.csv").read_text().startswith("dataset,prompt,method,images,iou,prompt_iou")
+    assert "| gen | box | amcp | 4 |" in (out / "results.md").read_text()
     mask = load_mask(out / "gen/masks/scene_002.png")
     assert mask.shape == (60, 80) and set(mask.unique().tolist()) <= {0, 255}
     assert load_image(out / "gen/overlays/scene_002.png").shape == (3, 60, 80)

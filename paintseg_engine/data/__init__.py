@@ -1,4 +1,7 @@
-from .datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder, prompt_from_gt
+from .datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
+from .protocols import PromptSettings, prompt_from_gt
+from .readers import LAYOUTS, list_samples
 from .synthetic import generate_dataset
 
-__all__ = ["DatasetSpec", "PaintSegDataModule", "SegmentationFolder", "generate_dataset", "prompt_from_gt"]
+__all__ = ["LAYOUTS", "DatasetSpec", "PaintSegDataModule", "PromptSettings", "SegmentationFolder",
+           "generate_dataset", "list_samples", "prompt_from_gt"]

@@ -1,0 +1,112 @@
+"""Where each standard benchmark keeps its images and masks, and how its masks encode objects.
+
+A ``Layout`` names the (image folder, mask folder) pairs a dataset may use (the first pair
+found wins), how mask values decode into object / ignored pixels, and whether masks hold
+instance ids (PASCAL VOC: one item per instance). ``list_samples`` turns a dataset root into
+``Sample`` s; a missing root or folder raises FileNotFoundError naming the expected layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io import load_mask
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MASK_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Layout:
+    folders: tuple[tuple[str, str], ...]  # accepted (image folder, mask folder) pairs
+    object_above: int = 128  # mask values above this are object (binary masks)
+    void_value: int | None = None  # mask value excluded from metrics
+    instances: bool = False  # mask values are instance ids: one item per id
+    list_file: str | None = None  # image stems listed in this file ({split} filled in)
+
+    def describe(self) -> str:
+        pairs = " or ".join(f"<root>/{images}/<stem>.<ext> + <root>/{masks}/<stem>.png" for images, masks in self.folders)
+        return pairs + (f", stems listed in <root>/{self.list_file}" if self.list_file else "")
+
+
+# RITM's conventions: GrabCut/Berkeley masks mark an unlabeled band around the boundary with 128;
+# DAVIS / COCO MVal masks are object wherever non-zero; saliency masks are binarized at 128.
+LAYOUTS = {
+    "folder": Layout((("images", "masks"),), void_value=128),
+    "grabcut": Layout((("data_GT", "boundary_GT"), ("images", "masks")), void_value=128),
+    "berkeley": Layout((("images", "masks"),), void_value=128),
+    "davis": Layout((("img", "gt"), ("images", "masks")), object_above=0),
+    "coco_mval": Layout((("img", "gt"), ("images", "masks")), object_above=0),
+    "ecssd": Layout((("images", "ground_truth_mask"),), object_above=127),
+    "duts_te": Layout((("DUTS-TE-Image", "DUTS-TE-Mask"),), object_above=127),
+    "pascal_voc": Layout((("JPEGImages", "SegmentationObject"),), void_value=255, instances=True,
+                         list_file="ImageSets/Segmentation/{split}.txt"),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str  # item name: the image stem, or <stem>_<id> for an instance
+    image: Path
+    mask: Path | None
+    instance: int | None = None
+
+
+def layout_of(name: str, layout: str) -> Layout:
+    if layout not in LAYOUTS:
+        raise ValueError(f"dataset {name!r}: unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+    return LAYOUTS[layout]
+
+
+def _folders(root: Path, name: str, layout_name: str, layout: Layout) -> tuple[Path, Path]:
+    expected = f"expected the {layout_name!r} layout: {layout.describe()}"
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset {name!r}: no folder {root} ({expected})")
+    for images, masks in layout.folders:
+        if (root / images).is_dir():
+            return root / images, root / masks
+    raise FileNotFoundError(f"dataset {name!r}: no image folder under {root} ({expected})")
+
+
+def _by_stem(folder: Path, extensions: tuple[str, ...]) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in extensions}
+
+
+def list_samples(root: str | Path, name: str, layout_name: str = "folder", split: str = "val") -> list[Sample]:
+    """Every item of a dataset, sorted by name. Images without a mask keep ``mask=None``."""
+    root = Path(root)
+    layout = layout_of(name, layout_name)
+    image_dir, mask_dir = _folders(root, name, layout_name, layout)
+    images, masks = _by_stem(image_dir, IMAGE_EXTENSIONS), _by_stem(mask_dir, MASK_EXTENSIONS)
+    if layout.list_file is not None:
+        list_path = root / layout.list_file.format(split=split)
+        if not list_path.is_file():
+            raise FileNotFoundError(f"dataset {name!r}: no list {list_path} (expected the {layout_name!r} layout: "
+                                    f"{layout.describe()})")
+        listed = list_path.read_text().split()
+        missing = [stem for stem in listed if stem not in images]
+        if missing:
+            raise FileNotFoundError(f"dataset {name!r}: {len(missing)} images listed in {list_path} are not in "
+                                    f"{image_dir}, e.g. {missing[0]!r}")
+        images = {stem: images[stem] for stem in listed}
+    if not layout.instances:
+        return [Sample(stem, path, masks.get(stem)) for stem, path in sorted(images.items())]
+    samples = []
+    for stem, path in sorted(images.items()):
+        if stem not in masks:
+            raise FileNotFoundError(f"dataset {name!r}: no instance mask {mask_dir}/{stem}.png for {path}")
+        ids = np.unique(load_mask(masks[stem]).numpy())
+        samples += [Sample(f"{stem}_{i}", path, masks[stem], int(i)) for i in ids if i != 0 and i != layout.void_value]
+    return samples
+
+
+def decode_mask(raw: torch.Tensor, layout: Layout, instance: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(object, ignored) bool masks from a mask file's uint8 values."""
+    ignore = raw == layout.void_value if layout.void_value is not None else torch.zeros_like(raw, dtype=torch.bool)
+    gt = raw == instance if layout.instances else (raw > layout.object_above) & ~ignore
+    return gt, ignore

@@ -1,0 +1,89 @@
+"""The results table: one row per dataset x prompt x method, from the per-image records.
+
+    python -m paintseg_engine.results outputs/a outputs/b --out benchmarks/results/x --title "..."
+
+merges the records of several runs (e.g. AMCP's and the GrabCut baseline's) into one table;
+the prediction writer writes the same table for its own run at the end of predict.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .clicks import NOC_THRESHOLDS, mean_iou_at
+
+MIOU_AT_CLICKS = (1, 5)
+NOC_KEYS = tuple(f"noc{round(t * 100)}" for t in NOC_THRESHOLDS)
+# "iou" / "prompt_iou": means over images (the names metrics.json has always used).
+COLUMNS = ("dataset", "prompt", "method", "images", "iou", "prompt_iou", *NOC_KEYS,
+           *(f"miou_at_{k}" for k in MIOU_AT_CLICKS), "max_fbeta", "seconds_per_image")
+HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", "noc85": "NoC@85", "noc90": "NoC@90",
+           "miou_at_1": "mIoU@1", "miou_at_5": "mIoU@5", "max_fbeta": "max F-beta", "seconds_per_image": "s/image"}
+DECIMALS = 4
+
+
+def read_records(output_dir: str | Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(output_dir).glob("*/records/*.json"))]
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), DECIMALS) if values else None
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """Means per (dataset, prompt, method), in the order the groups first appear."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        groups[record["dataset"], record["prompt"], record.get("method", "amcp")].append(record)
+    rows = []
+    for (dataset, prompt, method), group in groups.items():
+        clicks = [r["click_ious"] for r in group if r.get("click_ious")]
+        row = {"dataset": dataset, "prompt": prompt, "method": method, "images": len(group),
+               "iou": _mean(r["iou"] for r in group), "prompt_iou": _mean(r.get("prompt_iou") for r in group),
+               **{key: _mean(r.get(key) for r in group) for key in NOC_KEYS},
+               **{f"miou_at_{k}": round(mean_iou_at(clicks, k), DECIMALS) if clicks else None for k in MIOU_AT_CLICKS},
+               "max_fbeta": _mean(r.get("fbeta") for r in group),
+               "seconds_per_image": _mean(r["seconds"] for r in group)}
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    cell = lambda v: "-" if v is None else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(HEADERS.get(c, c) for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(rows: list[dict], folder: str | Path, title: str = "Results", notes: str = "") -> str:
+    """Writes ``results.csv`` and ``results.md`` (title, notes, table) in ``folder``; returns the table."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown_table(rows)
+    (folder / "results.md").write_text(f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n")
+    return table
+
+
+def main(args: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="output folders of prediction runs")
+    parser.add_argument("--out", required=True, help="folder for results.md and results.csv")
+    parser.add_argument("--title", default="Results")
+    parser.add_argument("--notes", default="", help="text above the table: subsets, settings, machine")
+    options = parser.parse_args(args)
+    rows = summarize([r for run in options.runs for r in read_records(run)])
+    print(write_results(rows, options.out, options.title, options.notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -47,7 +47,7 @@ class PaintSegModule(L.LightningModule):
         self.amcp = amcp if amcp is not None else AMCPConfig()
         self.method, self.grabcut_iterations = method, grabcut_iterations
 
-    def segment(self, image: Tensor, prompt: Prompt) -> tuple[Tensor, Tensor, list[dict]]:
+    def segment_image(self, image: Tensor, prompt: Prompt) -> tuple[Tensor, Tensor, list[dict]]:
         """(mask, the prompt's starting mask, per-iteration timings) for one image and prompt."""
         height, width = image.shape[-2:]
         if self.method == "grabcut":
@@ -68,7 +68,7 @@ class PaintSegModule(L.LightningModule):
         if isinstance(prompt, ClickProtocol):
             record.update(self.run_clicks(item["image"], prompt, gt, ignore))
         else:
-            mask, prompt_mask, timings = self.segment(item["image"], prompt)
+            mask, prompt_mask, timings = self.segment_image(item["image"], prompt)
             record.update(mask=mask, prompt=prompt, prompt_iou=None if gt is None else mask_iou(prompt_mask, gt, ignore),
                           timings=timings)
         record["iou"] = None if gt is None else mask_iou(record["mask"], gt, ignore)
@@ -82,7 +82,7 @@ class PaintSegModule(L.LightningModule):
         timings: list[dict] = []
 
         def predict(positive, negative):
-            mask, _, click_timings = self.segment(image, PointsPrompt(positive, negative))
+            mask, _, click_timings = self.segment_image(image, PointsPrompt(positive, negative))
             timings.extend(click_timings)
             return mask
 

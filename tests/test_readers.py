@@ -1,4 +1,6 @@
 """Each dataset layout, on small generated data written in that layout."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -107,12 +109,17 @@ def test_missing_dataset_names_dataset_path_and_layout(tmp_path, layout):
     folder = LAYOUTS[layout].folders[0][0]
     with pytest.raises(FileNotFoundError, match=f"'mine'.*no image folder.*<root>/{folder}/"):
         SegmentationFolder(tmp_path / "empty", "mine", layout=layout)
+    (tmp_path / "empty" / folder).mkdir()
+    masks = LAYOUTS[layout].folders[0][1]
+    with pytest.raises(FileNotFoundError, match=f"'mine'.*no mask folder .*{masks}.*'{layout}' layout"):
+        SegmentationFolder(tmp_path / "empty", "mine", layout=layout)
 
 
 def test_bad_layout_and_missing_list_are_clear(tmp_path):
     with pytest.raises(ValueError, match="unknown layout 'voc'"):
         SegmentationFolder(tmp_path, "d", layout="voc")
     (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "SegmentationObject").mkdir()
     with pytest.raises(FileNotFoundError, match="no list .*val.txt"):
         SegmentationFolder(tmp_path, "d", layout="pascal_voc")
 
@@ -124,3 +131,17 @@ def test_datamodule_reads_each_dataset_in_its_layout(tmp_path):
                              {"name": "v", "root": str(tmp_path / "v"), "layout": "pascal_voc"}])
     loaders = dm.predict_dataloader()
     assert [len(loader.dataset) for loader in loaders] == [1, 2]
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.mark.parametrize("name, layout, count", [("GrabCut", "grabcut", 50), ("COCO_MVal", "coco_mval", 400)])
+def test_shared_datasets_read_in_their_layouts(name, layout, count):
+    if not (SHARED / name).is_dir():
+        pytest.skip(f"{SHARED / name} is absent")
+    data = SegmentationFolder(SHARED / name, name, layout=layout)
+    items = [data[0], data[len(data) // 2]]
+    assert len(data) == count and all(i["gt"].any() and i["gt"].shape == i["image"].shape[-2:] for i in items)
+    if layout == "grabcut":  # 42 of the 50 masks mark an unlabeled band
+        assert any(i["ignore"] is not None for i in items)

@@ -67,13 +67,13 @@ def _folders(root: Path, name: str, layout_name: str, layout: Layout) -> tuple[P
         raise FileNotFoundError(f"dataset {name!r}: no folder {root} ({expected})")
     for images, masks in layout.folders:
         if (root / images).is_dir():
+            if not (root / masks).is_dir():
+                raise FileNotFoundError(f"dataset {name!r}: no mask folder {root / masks} ({expected})")
             return root / images, root / masks
     raise FileNotFoundError(f"dataset {name!r}: no image folder under {root} ({expected})")
 
 
 def _by_stem(folder: Path, extensions: tuple[str, ...]) -> dict[str, Path]:
-    if not folder.is_dir():
-        return {}
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in extensions}
 
 

@@ -102,6 +102,11 @@ def simulate_clicks(predict: Callable[[list[Point], list[Point]], Tensor], gt: T
     return run
 
 
+def noc_key(threshold: float) -> str:
+    """The record / table key of NoC at ``threshold``: noc85 for 0.85."""
+    return f"noc{round(threshold * 100)}"
+
+
 def number_of_clicks(ious: Sequence[float], threshold: float, max_clicks: int = MAX_CLICKS) -> int:
     """Clicks needed to reach ``threshold`` IoU; ``max_clicks`` when never reached."""
     reached = [k for k, iou in enumerate(ious[:max_clicks], start=1) if iou >= threshold]

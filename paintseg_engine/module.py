@@ -10,16 +10,12 @@ from torch import Tensor
 
 from .amcp import segment
 from .baselines import GRABCUT_ITERATIONS, grabcut_mask
-from .clicks import NOC_THRESHOLDS, ClickProtocol, number_of_clicks, simulate_clicks
+from .clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
 from .config import AMCPConfig
 from .features import ColorTextureFeatures, FeatureExtractor
 from .metrics import mask_fbeta, mask_iou
 from .painters import OpenCVPainter, Painter
 from .prompts import PointsPrompt, Prompt
-
-
-def noc_key(threshold: float) -> str:
-    return f"noc{round(threshold * 100)}"
 
 
 class PaintSegModule(L.LightningModule):

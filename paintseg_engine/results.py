@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .clicks import NOC_THRESHOLDS, mean_iou_at
+from .clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
 
 MIOU_AT_CLICKS = (1, 5)
-NOC_KEYS = tuple(f"noc{round(t * 100)}" for t in NOC_THRESHOLDS)
+NOC_KEYS = tuple(noc_key(t) for t in NOC_THRESHOLDS)
 # "iou" / "prompt_iou": means over images (the names metrics.json has always used).
 COLUMNS = ("dataset", "prompt", "method", "images", "iou", "prompt_iou", *NOC_KEYS,
            *(f"miou_at_{k}" for k in MIOU_AT_CLICKS), "max_fbeta", "seconds_per_image")
-HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", "noc85": "NoC@85", "noc90": "NoC@90",
-           "miou_at_1": "mIoU@1", "miou_at_5": "mIoU@5", "max_fbeta": "max F-beta", "seconds_per_image": "s/image"}
+HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", **{noc_key(t): f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS},
+           **{f"miou_at_{k}": f"mIoU@{k}" for k in MIOU_AT_CLICKS}, "max_fbeta": "max F-beta",
+           "seconds_per_image": "s/image"}
 DECIMALS = 4
 
 

@@ -15,44 +15,11 @@ import time
 
 import torch
 
-from paintseg_engine.painters.diffusion import SCHEDULERS, DiffusionPainter, SDComponents
+from paintseg_engine.painters.diffusion import SCHEDULERS, DiffusionPainter
 from paintseg_engine.pretrained import DTYPES
-from paintseg_engine.testing import random_unet, random_vae
 
-# SD 1.x's noise schedule (the values do not change the cost of a step).
-SD_SCHEDULE = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
-
-
-class TimedRunners:
-    """Stands in for a painter's runners and records the seconds of each call, device finished."""
-
-    def __init__(self, painter: DiffusionPainter, device: torch.device):
-        self.unet, self.vae, self.device = painter.unet_runner, painter.vae_runner, device
-        self.seconds: dict[str, list[float]] = {"unet": [], "encode": [], "decode": []}
-        self.unet_batches: list[int] = []
-        painter.unet_runner, painter.vae_runner = self.run_unet, self
-
-    def timed(self, name: str, call, *args):
-        self.sync()
-        start = time.perf_counter()
-        result = call(*args)
-        self.sync()
-        self.seconds[name].append(time.perf_counter() - start)
-        return result
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def run_unet(self, sample, timestep, encoder_hidden_states):
-        self.unet_batches.append(len(sample))
-        return self.timed("unet", self.unet, sample, timestep, encoder_hidden_states)
-
-    def encode(self, images):
-        return self.timed("encode", self.vae.encode, images)
-
-    def decode(self, latents):
-        return self.timed("decode", self.vae.decode, latents)
+from .cases import random_full_size_components
+from .timing import TimedRunners, synchronize
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,7 +41,7 @@ def main() -> None:
     device = torch.device(args.device)
     print("RANDOM WEIGHTS: full-size SD-inpainting UNet and VAE architectures with random weights;"
           " the images are noise, only the timings are meaningful.")
-    components = SDComponents(random_unet(), random_vae(), dict(SD_SCHEDULE))
+    components = random_full_size_components()
     painter = DiffusionPainter(components, scheduler=args.scheduler, steps=args.steps, resolution=args.resolution,
                                dtype=args.dtype, skip_redundant_guidance=not args.full_guidance,
                                backend_options={"channels_last": args.channels_last}).to(device)
@@ -88,7 +55,7 @@ def main() -> None:
     timer = TimedRunners(painter, device)
     start = time.perf_counter()
     painted = painter.paint(mask, args.samples, torch.Generator().manual_seed(1))
-    timer.sync()
+    synchronize(device)
     total = time.perf_counter() - start
 
     threads = f", {torch.get_num_threads()} CPU threads" if device.type == "cpu" else ""

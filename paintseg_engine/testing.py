@@ -124,3 +124,14 @@ def save_tiny_vit(folder: str | Path, kind: str = "dino", seed: int = 0) -> Path
     folder = Path(folder)
     model.eval().save_pretrained(folder)
     return folder
+
+
+def save_random_vit_b8(folder: str | Path, seed: int = 0) -> Path:
+    """DINO ViT-B/8's architecture (transformers' ViT-Base defaults, 8-pixel patches) with random
+    weights, saved with ``save_pretrained``: for latency work only."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    ViTModel(ViTConfig(patch_size=8), add_pooling_layer=False).eval().save_pretrained(folder)
+    return folder

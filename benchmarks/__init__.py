@@ -1,0 +1,1 @@
+"""Latency benchmarks of AMCP: ``python -m benchmarks --config configs/bench/<machine>.yaml``."""

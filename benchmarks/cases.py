@@ -1,0 +1,263 @@
+"""What a benchmark run measures: its YAML config, the cases in it, and how each case's painter,
+features, AMCP settings and images are built.
+
+A case names a *settings* block (a model config of ``configs/``, e.g. the released reference
+settings, plus overrides), and for diffusion painters a weight *source* and a runtime *backend*.
+Fields left unset keep the settings' values; fields set to less than them (steps, resolution,
+iterations, ...) are reported as reduced, next to the settings' value.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from paintseg_engine.config import AMCPConfig
+from paintseg_engine.prompts import BoxPrompt, box_of
+
+REPO = Path(__file__).resolve().parent.parent
+DIFFUSION_PAINTER = "paintseg_engine.painters.diffusion.DiffusionPainter"
+# Weight sources of diffusion cases; anything else is a checkpoint folder or hub id.
+RANDOM_FULL_SIZE, TINY = "random_full_size", "tiny"
+ENGINE_BACKENDS = ("onnxruntime", "tensorrt")  # backends that run an exported engine directory
+# SD 1.x's noise schedule (its values do not change the cost of a step).
+SD_SCHEDULE = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+# Case field -> where it lands: (section of the model config, key).
+OVERRIDES = {
+    "resolution": ("amcp", "frame_size"),  # diffusion cases paint at this size too
+    "samples": ("amcp", "num_samples"),
+    "iterations": ("amcp", "iterations"),
+    "steps": ("painter", "steps"),
+    "features_input_size": ("features", "input_size"),
+    "dtype": ("painter", "dtype"),
+}
+SWEEP_PARAMETERS = ("resolution", "samples", "steps", "iterations")
+SWEEP_KEYS = ("case", "parameter", "values")  # a sweep's other keys are case fields
+
+
+@dataclass
+class Case:
+    name: str
+    settings: str  # a key of the config's ``settings``
+    # Diffusion painters only (weight-free settings ignore them): source, backend, engine, steps,
+    # features_input_size, dtype.
+    source: str = RANDOM_FULL_SIZE  # random_full_size, tiny, or a checkpoint folder / hub id
+    backend: str = "torch"  # torch, torch-compile, onnxruntime, tensorrt
+    backend_options: dict = field(default_factory=dict)
+    engine: str | None = None  # onnxruntime/tensorrt: a key of the config's ``engines``
+    resolution: int | None = None
+    samples: int | None = None
+    steps: int | None = None
+    iterations: int | None = None
+    features_input_size: int | None = None
+    dtype: str | None = None  # painter and features precision
+    images: int | None = None  # the first N of the config's images (None: all)
+    warmup: int = 1  # untimed runs of AMCP on the first image
+    repeats: int = 3  # timed runs over the images
+    skip: str | None = None  # a reason not to run the case here, reported as its skip reason
+    sweep: dict | None = None  # set on the cases a scaling sweep derives: {case, parameter, value}
+
+
+@dataclass
+class Engine:
+    """An engine directory, exported by ``export.export_engine`` before the cases that run it."""
+
+    out: str  # keep it outside the repository: a full-size fp32 UNet is 3.4 GB
+    source: str = RANDOM_FULL_SIZE
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    batch: list[int] = field(default_factory=lambda: [1, 5, 10])
+    image_size: list[int] = field(default_factory=lambda: [512, 512, 512])
+
+
+@dataclass
+class Images:
+    """A fixed image set: generated scenes (exact ground truth) with box prompts around the objects."""
+
+    count: int = 2
+    height: int = 240
+    width: int = 320
+    seed: int = 0
+
+
+@dataclass
+class BenchConfig:
+    settings: dict[str, dict]
+    cases: list[Case]
+    device: str = "cpu"
+    torch_threads: int | None = None  # intra-op threads of each case's process; None: torch's default
+    machine_tag: str | None = None  # results folder suffix; None: derived from the machine
+    images: Images = field(default_factory=Images)
+    models_dir: str = "/tmp/paintseg-bench/models"  # random and tiny checkpoints written for the run
+    engines: dict[str, Engine] = field(default_factory=dict)
+    scaling: list[dict] = field(default_factory=list)  # {case, parameter, values}
+    ratios: list[dict] = field(default_factory=list)  # {case, baseline}: speed-up of case over baseline
+    source_file: str | None = None
+
+    def sweep_cases(self) -> list[Case]:
+        """One case per value of each scaling sweep: its base case with that parameter changed (and
+        the sweep's other case fields, e.g. fewer repeats)."""
+        by_name = {case.name: case for case in self.cases}
+        return [replace(by_name[sweep["case"]], name=f"{sweep['case']} [{sweep['parameter']}={value}]",
+                        **{k: v for k, v in sweep.items() if k not in SWEEP_KEYS}, **{sweep["parameter"]: value},
+                        sweep={"case": sweep["case"], "parameter": sweep["parameter"], "value": value})
+                for sweep in self.scaling for value in sweep["values"]]
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    raw = yaml.safe_load(Path(path).read_text())
+    raw["cases"] = [Case(**{**raw.get("case_defaults", {}), **case}) for case in raw["cases"]]
+    raw.pop("case_defaults", None)
+    raw["images"] = Images(**raw.get("images", {}))
+    raw["engines"] = {name: Engine(**spec) for name, spec in raw.get("engines", {}).items()}
+    config = BenchConfig(**raw, source_file=str(path))
+    check(config)
+    return config
+
+
+def check(config: BenchConfig) -> None:
+    names = [case.name for case in config.cases]
+    by_name = {case.name: case for case in config.cases}
+    problems = [f"case names repeat: {sorted({n for n in names if names.count(n) > 1})}"] if len(set(names)) < len(names) else []
+    for case in config.cases:
+        if case.settings not in config.settings:
+            problems.append(f"case {case.name!r}: settings {case.settings!r} is not in settings {sorted(config.settings)}")
+        elif case.backend in ENGINE_BACKENDS and case.engine not in config.engines:
+            problems.append(f"case {case.name!r}: backend {case.backend} needs an engine from {sorted(config.engines)}")
+    for sweep in config.scaling:
+        if sweep["case"] not in names or sweep["parameter"] not in SWEEP_PARAMETERS:
+            problems.append(f"scaling {sweep}: case must be one of {names}, parameter one of {SWEEP_PARAMETERS}")
+        elif sweep["parameter"] == "steps" and not is_diffusion(settings_model(config, by_name[sweep["case"]].settings)):
+            problems.append(f"scaling {sweep}: a weight-free painter has no denoising steps")
+    for pair in config.ratios:
+        if pair["case"] not in names or pair["baseline"] not in names:
+            problems.append(f"ratio {pair}: case and baseline must be among {names}")
+    if problems:
+        raise ValueError(f"{config.source_file}: " + "; ".join(problems))
+
+
+def merged(base: dict, override: dict) -> dict:
+    """``base`` with ``override`` on top, nested dicts merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def settings_model(config: BenchConfig, name: str) -> dict:
+    """A settings block as {painter, features: {class_path, init_args}, amcp: {...}}: its model
+    config's ``model`` section with the block's painter/features/amcp overrides."""
+    block = config.settings[name]
+    model = yaml.safe_load((REPO / block["config"]).read_text())["model"]
+    for section in ("painter", "features"):
+        model[section]["init_args"] = merged(model[section].get("init_args", {}), block.get(section, {}))
+    model["amcp"] = merged(model.get("amcp", {}), block.get("amcp", {}))
+    return model
+
+
+def is_diffusion(model: dict) -> bool:
+    return model["painter"]["class_path"] == DIFFUSION_PAINTER
+
+
+def resolve(config: BenchConfig, case: Case) -> dict:
+    """What the case runs: its settings' model section with the case's fields applied, and for each
+    field that changed a setting, the settings' own value (``reduced``)."""
+    model = settings_model(config, case.settings)
+    diffusion = is_diffusion(model)
+    changed = {}
+    for name, (section, key) in OVERRIDES.items():
+        value = getattr(case, name)
+        if value is None or (section != "amcp" and not diffusion):  # e.g. steps, from case_defaults
+            continue
+        target = model[section]["init_args"] if section != "amcp" else model["amcp"]
+        settings_value = target.get(key, getattr(AMCPConfig, key, None) if section == "amcp" else None)
+        if value != settings_value:
+            changed[name] = {"measured": value, "settings": settings_value}
+        target[key] = value
+        if name == "dtype":
+            model["features"]["init_args"]["dtype"] = value
+    if diffusion:
+        model["painter"]["init_args"]["resolution"] = model["amcp"].get("frame_size", AMCPConfig.frame_size)
+        model["painter"]["init_args"]["backend"] = case.backend
+    return {"model": model, "diffusion": diffusion, "changed": changed}
+
+
+def random_weights(case: Case, diffusion: bool) -> bool | None:
+    """True for random or tiny weights, False for a checkpoint, None for a weight-free painter."""
+    return case.source in (RANDOM_FULL_SIZE, TINY) if diffusion else None
+
+
+# --- Building what a case runs --------------------------------------------------------------
+
+
+def instantiate(spec: dict, **init_args: Any):
+    module, _, name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**{**spec.get("init_args", {}), **init_args})
+
+
+def tiny_sd_folder(models_dir: str) -> Path:
+    return Path(models_dir) / "tiny-sd-inpainting"
+
+
+def features_folder(models_dir: str, source: str) -> Path:
+    return Path(models_dir) / ("random-vit-b8" if source == RANDOM_FULL_SIZE else "tiny-vit")
+
+
+def prepare_models(models_dir: str, sources: set[str]) -> None:
+    """Write the random checkpoints the sources need, once: complete folders are kept."""
+    from paintseg_engine.testing import save_random_vit_b8, save_tiny_sd_inpainting, save_tiny_vit
+
+    # folder -> (writer, the file it writes last, so present only in a complete folder)
+    needed = {}
+    if RANDOM_FULL_SIZE in sources:
+        needed[features_folder(models_dir, RANDOM_FULL_SIZE)] = (save_random_vit_b8, "model.safetensors")
+    if TINY in sources:
+        needed[tiny_sd_folder(models_dir)] = (save_tiny_sd_inpainting, "model_index.json")
+        needed[features_folder(models_dir, TINY)] = (save_tiny_vit, "model.safetensors")
+    for folder, (write, last_file) in needed.items():
+        if not (folder / last_file).exists():
+            write(folder)
+
+
+def random_full_size_components(seed: int = 0):
+    """The full-size SD-inpainting UNet and VAE with random weights (no text encoder: empty prompts).
+    ``seed`` 0 matches ``python -m export --random-full-size``'s default, so exported engines fit."""
+    from paintseg_engine.painters.diffusion import SDComponents
+    from paintseg_engine.testing import random_unet, random_vae
+
+    return SDComponents(random_unet(seed=seed), random_vae(seed=seed), dict(SD_SCHEDULE))
+
+
+def build(config: BenchConfig, case: Case, resolved: dict, device: torch.device):
+    """(painter, features, AMCPConfig) of a case, on ``device``."""
+    model = resolved["model"]
+    if not resolved["diffusion"]:
+        return instantiate(model["painter"]), instantiate(model["features"]), AMCPConfig(**model["amcp"])
+    weights = {RANDOM_FULL_SIZE: random_full_size_components, TINY: lambda: str(tiny_sd_folder(config.models_dir))}
+    painter_model = weights[case.source]() if case.source in weights else case.source
+    features_model = (str(features_folder(config.models_dir, case.source)) if case.source in weights
+                      else model["features"]["init_args"]["model"])
+    backend_options = {**model["painter"]["init_args"].get("backend_options", {}), **case.backend_options}
+    if case.engine:
+        backend_options["engine_dir"] = config.engines[case.engine].out
+    painter = instantiate(model["painter"], model=painter_model, backend_options=backend_options)
+    features = instantiate(model["features"], model=features_model)
+    return painter.to(device), features.to(device), AMCPConfig(**model["amcp"])
+
+
+def fixed_images(spec: Images) -> list[tuple[torch.Tensor, BoxPrompt]]:
+    """The config's image set (generated scenes, same seed every run) with a tight box prompt each."""
+    from paintseg_engine.data.synthetic import make_scene
+
+    rng = np.random.default_rng(spec.seed)
+    images = []
+    for _ in range(spec.count):
+        pixels, mask = make_scene(rng, spec.height, spec.width)
+        image = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)
+        images.append((image, BoxPrompt(box_of(torch.from_numpy(mask)))))
+    return images

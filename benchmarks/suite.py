@@ -1,0 +1,294 @@
+"""A benchmark run: export the engines its cases need, measure each case in a fresh process, and
+gather machine facts, per-case statistics, scaling sweeps and ratios into one results dict.
+
+Each case runs in its own spawned interpreter because a process's peak memory (``ru_maxrss``)
+cannot be reset: a fresh process makes the peak the case's own, and frees the case's models.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from paintseg_engine.amcp import segment
+from paintseg_engine.runtime.errors import BackendUnavailable
+
+from .cases import (ENGINE_BACKENDS, REPO, TINY, BenchConfig, Case, build, fixed_images, prepare_models,
+                    random_weights, resolve, tiny_sd_folder)
+from .timing import RecordedPainter, summary, synchronize
+
+# Per AMCP step: its total, and its parts (UNet/VAE parts exist for diffusion painters only).
+STEP_PARTS = ("seconds", "paint", "encode", "unet", "unet_step", "decode", "paint_other", "features", "update")
+STEPS = ("inpaint", "outpaint")
+PACKAGES = ("torch", "diffusers", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy",
+            "opencv-python-headless", "matplotlib")
+MIB = 2**20
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def in_fresh_process(function, *args):
+    """``function(*args)`` in a new interpreter (spawn, also safe with CUDA)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+# --- One case, inside its own process ---------------------------------------------------------
+
+
+def iteration_parts(timing: dict, runner_parts: dict) -> dict:
+    row = {**timing, **runner_parts}
+    if runner_parts:
+        # Scheduler steps, masks, resizing: what the paint call spent outside the UNet and VAE.
+        row["paint_other"] = timing["paint"] - runner_parts["encode"] - runner_parts["unet"] - runner_parts["decode"]
+    return row
+
+
+def peak_memory(device: torch.device) -> dict:
+    peak = {"cpu_max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB}  # Linux: KiB
+    if device.type == "cuda":
+        peak["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB
+    return peak
+
+
+@torch.inference_mode()
+def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
+    """Warm up, then time AMCP ``repeats`` times over the images: every iteration's parts, every image."""
+    device = torch.device(config.device)
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    load_at_start = os.getloadavg()
+    started = time.perf_counter()
+    painter, features, amcp = build(config, case, resolve(config, case), device)
+    images = [(image.to(device), prompt) for image, prompt in images[:case.images]]
+    painter = RecordedPainter(painter, device)
+    build_seconds = time.perf_counter() - started
+    for _ in range(case.warmup):  # first calls: kernel selection, allocations, compilation
+        segment(*images[0], painter, features, amcp)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    runs = []
+    for repeat in range(case.repeats):
+        for index, (image, prompt) in enumerate(images):
+            synchronize(device)
+            start = time.perf_counter()
+            result = segment(image, prompt, painter, features, amcp)
+            synchronize(device)
+            seconds = time.perf_counter() - start
+            runs.append({"image": index, "repeat": repeat, "seconds": seconds, "set_image": painter.set_image_parts,
+                         "iterations": [iteration_parts(t, p) for t, p in zip(result.timings, painter.calls)]})
+    return {"runs": runs, "peak_memory": peak_memory(device), "torch_threads": torch.get_num_threads(),
+            "load_average_at_start": load_at_start, "build_seconds": build_seconds,
+            "case_seconds": time.perf_counter() - started}
+
+
+# --- Statistics over a case's runs ------------------------------------------------------------
+
+
+def statistics(runs: list[dict]) -> dict:
+    per_step = {}
+    for step in STEPS:
+        rows = [row for run in runs for row in run["iterations"] if row["step"] == step]
+        if rows:
+            per_step[step] = {part: summary([row[part] for row in rows]) for part in STEP_PARTS if part in rows[0]}
+            if "unet_steps" in rows[0]:
+                per_step[step]["unet_steps_per_paint"] = rows[0]["unet_steps"]
+                per_step[step]["unet_batch"] = rows[0]["unet_batch"]
+    per_image = summary([run["seconds"] for run in runs])
+    return {"per_step": per_step, "per_image": per_image, "images_per_second": 1 / per_image["median"],
+            "iterations_per_image": len(runs[0]["iterations"])}
+
+
+def extrapolate_steps(runs: list[dict], stats: dict, steps: dict) -> dict:
+    """Seconds at the settings' step count, from a run with fewer steps: measured + (S - s) x the
+    median UNet step. An estimate (marked so), not a measurement; its inputs are kept with it."""
+    extra = steps["settings"] - steps["measured"]
+    unet_step = float(np.median([row["unet_step"] for run in runs for row in run["iterations"]]))
+    out = {"extrapolated": True, "method": "measured median + (settings steps - measured steps) x median UNet step",
+           "steps": steps, "unet_step_median": unet_step}
+    for step, parts in stats["per_step"].items():
+        out[step] = {"measured": parts["seconds"]["median"], "seconds": parts["seconds"]["median"] + extra * unet_step}
+    measured = stats["per_image"]["median"]
+    out["per_image"] = {"measured": measured, "seconds": measured + stats["iterations_per_image"] * extra * unet_step}
+    return out
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+def unavailable(case: Case, diffusion: bool, device: torch.device) -> str | None:
+    """Why this machine (or the config) cannot run the case, or None."""
+    if case.skip:
+        return f"not run by the config: {case.skip}"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "no CUDA device here"
+    if not diffusion:
+        return None
+    try:
+        if case.backend == "onnxruntime":
+            from paintseg_engine.runtime.onnxruntime_backend import import_onnxruntime, require_cuda_provider
+
+            import_onnxruntime()
+            if device.type == "cuda":
+                require_cuda_provider()
+        elif case.backend == "tensorrt":
+            from paintseg_engine.runtime.tensorrt_backend import import_tensorrt
+
+            import_tensorrt()
+    except BackendUnavailable as err:
+        return str(err)
+    return None
+
+
+def export(config: BenchConfig, name: str, tensorrt: bool) -> None:
+    from export import ExportSettings, export_engine
+
+    engine = config.engines[name]
+    source = {"random_full_size": True} if engine.source == "random_full_size" else {
+        "model": str(tiny_sd_folder(config.models_dir)) if engine.source == TINY else engine.source}
+    export_engine(ExportSettings(out=Path(engine.out), precisions=tuple(engine.precisions), batch=tuple(engine.batch),
+                                 image_size=tuple(engine.image_size), tensorrt=tensorrt, **source))
+
+
+def machine_facts(device: torch.device) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or platform.machine())
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" and torch.cuda.is_available() else None
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+            "gpu": gpu, "cuda": torch.version.cuda if gpu else None, "device": str(device),
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
+            "git_commit": commit.stdout.strip() or None}
+
+
+def machine_tag(facts: dict) -> str:
+    if facts["gpu"]:
+        return "gpu-" + "-".join(facts["gpu"].lower().replace("nvidia", "").split())
+    return f"cpu-{facts['cpu_cores']}core"
+
+
+def run_suite(config: BenchConfig, reuse_engines: bool = False) -> dict:
+    device = torch.device(config.device)
+    facts = machine_facts(device)
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": facts,
+               "machine_tag": config.machine_tag or machine_tag(facts), "load_average_at_start": os.getloadavg(),
+               "config_file": config.source_file, "config": asdict(config), "cases": []}
+    started = time.perf_counter()
+    cases = config.cases + config.sweep_cases()
+    records = []
+    for case in cases:
+        resolved = resolve(config, case)
+        records.append({"case": asdict(case), "settings": resolved["model"], "diffusion": resolved["diffusion"],
+                        "changed": resolved["changed"],
+                        "random_weights": random_weights(case, resolved["diffusion"]),
+                        "skip_reason": unavailable(case, resolved["diffusion"], device)})
+
+    # Made once here: the case processes need not import the data package (and Lightning with it).
+    images = fixed_images(config.images)
+    runnable = [(case, r) for case, r in zip(cases, records) if not r["skip_reason"]]
+    prepare_models(config.models_dir, {case.source for case, r in runnable if r["diffusion"]})
+    engine_errors = {}
+    for name in sorted({case.engine for case, _ in runnable if case.backend in ENGINE_BACKENDS}):
+        if reuse_engines and (Path(config.engines[name].out) / "manifest.json").is_file():
+            log(f"engine {name}: reusing {config.engines[name].out}")
+            continue
+        log(f"engine {name}: exporting to {config.engines[name].out}")
+        tensorrt = any(case.engine == name and case.backend == "tensorrt" for case, _ in runnable)
+        try:
+            in_fresh_process(export, config, name, tensorrt)
+        except Exception as err:  # noqa: BLE001 - the cases that need it are reported failed with why
+            engine_errors[name] = f"engine export failed: {err!r}"
+
+    for case, record in zip(cases, records):
+        if record["skip_reason"]:
+            record["status"] = "skipped"
+            log(f"{case.name}: skipped ({record['skip_reason']})")
+        elif case.engine in engine_errors and case.backend in ENGINE_BACKENDS:
+            record.update(status="failed", error=engine_errors[case.engine])
+        else:
+            log(f"{case.name}: running")
+            try:
+                record.update(in_fresh_process(measure_case, config, case, images), status="ok")
+            except BackendUnavailable as err:
+                record.update(status="skipped", skip_reason=str(err))
+            except Exception as err:  # noqa: BLE001 - one broken case must not lose the others' results
+                record.update(status="failed", error=repr(err))
+        if record["status"] == "ok":
+            record["statistics"] = statistics(record["runs"])
+            steps = record["changed"].get("steps")
+            if steps and steps["measured"] < steps["settings"] and not case.sweep:
+                record["extrapolated_to_settings_steps"] = extrapolate_steps(record["runs"], record["statistics"], steps)
+            log(f"{case.name}: {record['statistics']['per_image']['median']:.3f} s per image (median)")
+        elif record["status"] == "failed":
+            log(f"{case.name}: FAILED {record['error']}")
+        results["cases"].append(record)
+
+    results["scaling"] = scaling(config, results["cases"])
+    results["ratios"] = ratios(config, results["cases"])
+    results["load_average_at_end"] = os.getloadavg()
+    results["wall_seconds"] = time.perf_counter() - started
+    return results
+
+
+def scaling(config: BenchConfig, records: list[dict]) -> list[dict]:
+    sweeps = []
+    for sweep in config.scaling:
+        points = []
+        for record in records:
+            if (record["case"]["sweep"] or {}).get("case") == sweep["case"] and record["case"]["sweep"]["parameter"] == sweep["parameter"]:
+                point = {"value": record["case"]["sweep"]["value"], "status": record["status"]}
+                if record["status"] == "ok":
+                    stats = record["statistics"]
+                    point["per_image"] = stats["per_image"]["median"]
+                    point.update({step: stats["per_step"][step]["seconds"]["median"] for step in stats["per_step"]})
+                points.append(point)
+        sweeps.append({"case": sweep["case"], "parameter": sweep["parameter"], "points": points})
+    return sweeps
+
+
+def ratios(config: BenchConfig, records: list[dict]) -> list[dict]:
+    """baseline / case median seconds for the config's pairs, both measured in this run."""
+    by_name = {record["case"]["name"]: record for record in records}
+    out = []
+    for pair in config.ratios:
+        case, baseline = by_name[pair["case"]], by_name[pair["baseline"]]
+        ratio = {"case": pair["case"], "baseline": pair["baseline"]}
+        if case["status"] != "ok" or baseline["status"] != "ok":
+            ratio["status"] = "not available: " + ", ".join(f"{r['case']['name']} {r['status']}"
+                                                            for r in (case, baseline) if r["status"] != "ok")
+            out.append(ratio)
+            continue
+        a, b = case["statistics"], baseline["statistics"]
+        ratio["status"] = "ok"
+        ratio["speedup"] = {"per_image": b["per_image"]["median"] / a["per_image"]["median"]}
+        ratio["speedup"].update({step: b["per_step"][step]["seconds"]["median"] / a["per_step"][step]["seconds"]["median"]
+                                 for step in STEPS if step in a["per_step"] and step in b["per_step"]})
+        ea, eb = case.get("extrapolated_to_settings_steps"), baseline.get("extrapolated_to_settings_steps")
+        if ea or eb:
+            # Either side extrapolated to its settings' steps: the ratio is an estimate too.
+            seconds = lambda record, extrapolated: (extrapolated or {}).get("per_image", {}).get(
+                "seconds", record["statistics"]["per_image"]["median"])
+            ratio["speedup_at_settings_steps"] = {"extrapolated": True,
+                                                  "per_image": seconds(baseline, eb) / seconds(case, ea)}
+        out.append(ratio)
+    return out

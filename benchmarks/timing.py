@@ -1,0 +1,92 @@
+"""Timing instruments: the UNet/VAE calls inside a painter, and a painter that records them per paint call.
+
+Every timing waits for the device: CUDA kernels run asynchronously, so a timer read without a
+``torch.cuda.synchronize`` would measure kernel launches, not work.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from paintseg_engine.painters import Painter
+
+RUNNER_CALLS = ("encode", "unet", "decode")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class TimedRunners:
+    """Stands in for a diffusion painter's runners and records the seconds of each call, device finished."""
+
+    def __init__(self, painter, device: torch.device):
+        self.unet, self.vae, self.device = painter.unet_runner, painter.vae_runner, device
+        self.seconds: dict[str, list[float]] = {name: [] for name in RUNNER_CALLS}
+        self.unet_batches: list[int] = []
+        painter.unet_runner, painter.vae_runner = self.run_unet, self
+
+    def timed(self, name: str, call, *args):
+        synchronize(self.device)
+        start = time.perf_counter()
+        result = call(*args)
+        synchronize(self.device)
+        self.seconds[name].append(time.perf_counter() - start)
+        return result
+
+    def run_unet(self, sample, timestep, encoder_hidden_states):
+        self.unet_batches.append(len(sample))
+        return self.timed("unet", self.unet, sample, timestep, encoder_hidden_states)
+
+    def encode(self, images):
+        return self.timed("encode", self.vae.encode, images)
+
+    def decode(self, latents):
+        return self.timed("decode", self.vae.decode, latents)
+
+    def take(self) -> dict:
+        """The calls recorded since the last ``take``, summed per kind, and forget them."""
+        unet = self.seconds["unet"]
+        parts = {
+            "encode": sum(self.seconds["encode"]),
+            "unet": sum(unet),
+            "unet_steps": len(unet),
+            "unet_step": float(np.median(unet)) if unet else 0.0,
+            "unet_batch": max(self.unet_batches, default=0),
+            "decode": sum(self.seconds["decode"]),
+        }
+        self.seconds = {name: [] for name in RUNNER_CALLS}
+        self.unet_batches = []
+        return parts
+
+
+class RecordedPainter(Painter):
+    """Paints with ``painter`` and keeps, for each paint call, the seconds of its UNet and VAE calls
+    (a painter without runners, such as the weight-free one, records nothing)."""
+
+    def __init__(self, painter: Painter, device: torch.device):
+        self.painter = painter
+        self.runners = TimedRunners(painter, device) if hasattr(painter, "unet_runner") else None
+        self.calls: list[dict] = []
+        self.set_image_parts: dict = {}
+
+    def set_image(self, image: Tensor) -> None:
+        super().set_image(image)
+        self.painter.set_image(image)
+        # A painter may encode the image once here (cached latents); that is per image, not per step.
+        self.set_image_parts = self.runners.take() if self.runners else {}
+        self.calls = []
+
+    def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        painted = self.painter.paint(mask, num_samples, generator)
+        self.calls.append(self.runners.take() if self.runners else {})
+        return painted
+
+
+def summary(values: list[float]) -> dict:
+    """Median and 90th percentile (linear interpolation between samples) of measured seconds."""
+    return {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)), "n": len(values)}

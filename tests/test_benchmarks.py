@@ -1,0 +1,116 @@
+"""The benchmark suite on tiny models: it runs every part and writes well-formed results.
+No timing assertions: only that the numbers exist, are positive and finite, and are counted right."""
+import importlib.util
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from benchmarks.__main__ import main
+from benchmarks.cases import REPO, load_config, resolve
+
+TINY_CONFIG = REPO / "configs" / "bench" / "tiny.yaml"
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """configs/bench/tiny.yaml with its models and engines in a fresh folder, run once."""
+    root = tmp_path_factory.mktemp("bench")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models_dir"] = str(root / "models")
+    for name, engine in config["engines"].items():
+        engine["out"] = str(root / "engines" / name)
+    config_file = root / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    out = root / "results"
+    status = main(["--config", str(config_file), "--out", str(out)])
+    return config, out, status
+
+
+def test_suite_writes_json_markdown_and_plot(tiny_run):
+    config, out, status = tiny_run
+    assert status == 0
+    results = json.loads((out / "results.json").read_text())
+    machine = results["machine"]
+    assert machine["cpu_cores"] >= 1 and machine["torch_threads"] >= 1 and "gpu" in machine
+    assert machine["versions"]["torch"] and results["machine_tag"]
+    assert results["config"]["cases"] and len(results["load_average_at_start"]) == 3
+
+    sweep_points = sum(len(sweep["values"]) for sweep in config["scaling"])
+    assert len(results["cases"]) == len(config["cases"]) + sweep_points
+    assert {r["status"] for r in results["cases"]} <= {"ok", "skipped"}, [r.get("error") for r in results["cases"]]
+    by_name = {r["case"]["name"]: r for r in results["cases"]}
+    for name in ("weight-free", "reference torch", "fast torch", "fast torch-compile", "fast onnxruntime"):
+        assert by_name[name]["status"] == "ok"
+    assert by_name["weight-free"]["random_weights"] is None and by_name["fast torch"]["random_weights"] is True
+
+    defaults = config["case_defaults"]
+    for record in results["cases"]:
+        if record["status"] != "ok":
+            assert record["skip_reason"]  # every skip says why
+            continue
+        stats, case = record["statistics"], record["case"]
+        assert stats["per_image"]["n"] == case["repeats"] * config["images"]["count"]
+        assert positive(stats["per_image"]["median"]) and stats["per_image"]["p90"] >= stats["per_image"]["median"]
+        assert positive(stats["images_per_second"]) and positive(record["peak_memory"]["cpu_max_rss_mib"])
+        steps_per_kind = stats["iterations_per_image"] // 2
+        for step in ("inpaint", "outpaint"):
+            parts = stats["per_step"][step]
+            assert parts["seconds"]["n"] == stats["per_image"]["n"] * steps_per_kind
+            assert positive(parts["seconds"]["median"]) and positive(parts["paint"]["median"])
+            assert all(math.isfinite(p["median"]) and math.isfinite(p["p90"]) for p in parts.values() if isinstance(p, dict))
+            if record["diffusion"]:
+                assert parts["unet_steps_per_paint"] == case["steps"]
+                assert positive(parts["unet"]["median"]) and positive(parts["decode"]["median"])
+
+    extrapolated = by_name["reference torch"]["extrapolated_to_settings_steps"]
+    assert extrapolated["extrapolated"] is True and extrapolated["steps"] == {"measured": defaults["steps"], "settings": 50}
+    assert extrapolated["per_image"]["seconds"] > extrapolated["per_image"]["measured"]
+
+    assert len(results["ratios"]) == len(config["ratios"])
+    for ratio in results["ratios"]:
+        if ratio["status"] == "ok":
+            assert all(positive(v) for v in ratio["speedup"].values())
+        else:
+            assert ratio["status"].startswith("not available")
+    assert [len(s["points"]) for s in results["scaling"]] == [len(s["values"]) for s in config["scaling"]]
+    assert all(positive(p["per_image"]) for s in results["scaling"] for p in s["points"] if p["status"] == "ok")
+
+    markdown = (out / "results.md").read_text()
+    for heading in ("## Cases", "## Latency", "## Parts of an AMCP step", "## Ratios", "## Scaling", "extrapolated"):
+        assert heading in markdown
+    assert all(name in markdown for name in by_name)
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_skipped_backends_are_recorded_with_reasons(tiny_run):
+    _, out, _ = tiny_run
+    results = json.loads((out / "results.json").read_text())
+    tensorrt = next(r for r in results["cases"] if r["case"]["backend"] == "tensorrt")
+    if importlib.util.find_spec("tensorrt") and torch.cuda.is_available():
+        pytest.skip("TensorRT and CUDA are present: the tensorrt case runs here")
+    assert tensorrt["status"] == "skipped" and "TensorRT" in tensorrt["skip_reason"]
+    assert "## Skipped or failed" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["cpu.yaml", "gpu.yaml", "tiny.yaml"])
+def test_shipped_configs_load_and_resolve(name):
+    config = load_config(REPO / "configs" / "bench" / name)
+    for case in config.cases + config.sweep_cases():
+        assert resolve(config, case)["model"]["amcp"]
+
+
+def test_config_errors_name_the_problem(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["cases"].append({"name": "no such settings", "settings": "missing"})
+    config["scaling"].append({"case": "weight-free", "parameter": "steps", "values": [1]})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="settings 'missing'.*no denoising steps"):
+        load_config(path)

@@ -28,7 +28,7 @@ MASK_TINT = np.array([255, 64, 32], np.float32)  # RGB
 TINT_ALPHA = 0.45
 PROMPT_COLOUR = (255, 255, 0)
 NEGATIVE_COLOUR = (0, 160, 255)
-CLICK_KEYS = ("click_ious", *NOC_KEYS, "max_clicks")
+CLICK_KEYS = ("clicks", "click_ious", *NOC_KEYS, "max_clicks")  # clicks: [x, y, positive]
 
 
 def overlay(image: torch.Tensor, mask: torch.Tensor, prompt) -> np.ndarray:

@@ -96,6 +96,7 @@ def test_clicks_run_through_predict_step(disc):
             "name": "disc", "dataset": "d"}
     record = PaintSegModule(amcp=FAST).predict_step([item], 0)[0]
     assert len(record["click_ious"]) == 2 and record["iou"] == record["click_ious"][-1]
+    assert len(record["clicks"]) == 2 and record["clicks"][0][2] is True  # the first click is positive
     assert record["noc85"] in (1, 2) and record["noc90"] in (1, 2) and record["prompt_iou"] is None
     assert isinstance(record["prompt"], PointsPrompt) and len(record["prompt"].positive) >= 1
     assert [t["step"] for t in record["timings"]] == ["inpaint", "outpaint", "inpaint"] * 2

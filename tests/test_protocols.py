@@ -97,7 +97,8 @@ def test_clicks_run_through_predict_step(disc):
     record = PaintSegModule(amcp=FAST).predict_step([item], 0)[0]
     assert len(record["click_ious"]) == 2 and record["iou"] == record["click_ious"][-1]
     assert len(record["clicks"]) == 2 and record["clicks"][0][2] is True  # the first click is positive
-    assert record["noc85"] in (1, 2) and record["noc90"] in (1, 2) and record["prompt_iou"] is None
+    assert record["click_ious"][0] >= 0.9 and record["noc85"] == record["noc90"] == 1  # one click finds the disc
+    assert record["prompt_iou"] is None
     assert isinstance(record["prompt"], PointsPrompt) and len(record["prompt"].positive) >= 1
     assert [t["step"] for t in record["timings"]] == ["inpaint", "outpaint", "inpaint"] * 2
     with pytest.raises(ValueError, match="GrabCut baseline starts from a box"):

@@ -95,9 +95,13 @@ def markdown(results: dict) -> str:
         *table(["case", "painter", "weights", "settings", "backend", "dtype", "frame px", "samples", "steps",
                 "guidance (UNet batch)", "iterations", "features", "repeats x images", "status"], case_rows(results)),
         "## Latency", "",
-        *table(["case", "I-step", "O-step", "per image", "images/s", "peak memory (MiB)"], [
+        "*load*: the 1-minute load average as the case started; *cores busy*: the case process's CPU seconds "
+        "per wall second over its timed runs. Cores busy well under the torch threads, or load well over "
+        "the cores, mean other jobs took the cores and slowed the case down.", "",
+        *table(["case", "I-step", "O-step", "per image", "images/s", "peak memory (MiB)", "load", "cores busy"], [
             [r["case"]["name"], *(seconds(r["statistics"]["per_step"].get(s, {}).get("seconds")) for s in STEPS),
-             seconds(r["statistics"]["per_image"]), f"{r['statistics']['images_per_second']:.3f}", memory(r["peak_memory"])]
+             seconds(r["statistics"]["per_image"]), f"{r['statistics']['images_per_second']:.3f}", memory(r["peak_memory"]),
+             f"{r['load_average_at_start'][0]:.2f}", f"{r['cores_busy']:.2f}"]
             for r in ok]),
         "## Parts of an AMCP step", "",
         "Medians; *UNet* is all denoising steps of the step's one paint call (steps x median per step). "

@@ -57,6 +57,11 @@ def iteration_parts(timing: dict, runner_parts: dict) -> dict:
     return row
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_memory(device: torch.device) -> dict:
     peak = {"cpu_max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB}  # Linux: KiB
     if device.type == "cuda":
@@ -80,6 +85,7 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
         segment(*images[0], painter, features, amcp)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    cpu_before, timed_start = cpu_seconds(), time.perf_counter()
     runs = []
     for repeat in range(case.repeats):
         for index, (image, prompt) in enumerate(images):
@@ -90,7 +96,10 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
             seconds = time.perf_counter() - start
             runs.append({"image": index, "repeat": repeat, "seconds": seconds, "set_image": painter.set_image_parts,
                          "iterations": [iteration_parts(t, p) for t, p in zip(result.timings, painter.calls)]})
+    # Cores this process kept busy while timed: well under its threads means other jobs took the cores.
+    cores_busy = (cpu_seconds() - cpu_before) / (time.perf_counter() - timed_start)
     return {"runs": runs, "peak_memory": peak_memory(device), "torch_threads": torch.get_num_threads(),
+            "cores_busy": cores_busy,
             "load_average_at_start": load_at_start, "build_seconds": build_seconds,
             "case_seconds": time.perf_counter() - started}
 

@@ -59,6 +59,7 @@ def test_suite_writes_json_markdown_and_plot(tiny_run):
         assert stats["per_image"]["n"] == case["repeats"] * config["images"]["count"]
         assert positive(stats["per_image"]["median"]) and stats["per_image"]["p90"] >= stats["per_image"]["median"]
         assert positive(stats["images_per_second"]) and positive(record["peak_memory"]["cpu_max_rss_mib"])
+        assert positive(record["cores_busy"])
         steps_per_kind = stats["iterations_per_image"] // 2
         for step in ("inpaint", "outpaint"):
             parts = stats["per_step"][step]

@@ -159,6 +159,17 @@ def point_prior(boxes: list[Box], points: list[tuple[float, float]], divisor: fl
     return prior / prior.amax().clamp_min(1e-12)
 
 
+def click_discs(points: list[tuple[float, float]], radius: float, size: int,
+                device: torch.device | None = None) -> Tensor:
+    """[S, S] bool: the pixels within ``radius`` of any of the frame points."""
+    yy = torch.arange(size, device=device, dtype=torch.float32)[:, None]
+    xx = torch.arange(size, device=device, dtype=torch.float32)[None, :]
+    discs = torch.zeros(size, size, dtype=torch.bool, device=device)
+    for px, py in points:
+        discs |= (xx - px) ** 2 + (yy - py) ** 2 <= radius**2
+    return discs
+
+
 def kmeans_1d(values: Tensor, k: int, steps: int, max_fit: int = KMEANS_MAX_FIT) -> tuple[Tensor, Tensor]:
     """k-means on scalars: (sorted centres, labels).
 
@@ -208,9 +219,8 @@ class AMCPState:
     """What every step of one image needs: the frame, constraints and components."""
 
     frame: Tensor  # [3, S, S] in [0, 1]
-    valid: Tensor  # [S, S] bool: where the object may be
+    valid: Tensor  # [S, S] bool: where the object may be (negative clicks carved out)
     positive: list[tuple[float, float]]  # frame coordinates
-    negative: list[tuple[float, float]]
     prompt_kind: str
     painter: Painter
     features: FeatureExtractor
@@ -235,15 +245,13 @@ def contrast_votes(state: AMCPState, painted: Tensor, foreground: Tensor, iterat
     timing["features"] = _synced_elapsed(start, contrast)
 
     weight = max(0.0, cfg.point_prior_weight - cfg.point_prior_decay * iteration)
-    if weight > 0 and (state.positive or state.negative):
-        # The prior pulls toward positive clicks (away from negative ones): added where the step
-        # keeps high contrast (I-step), subtracted where it keeps low contrast (O-step).
+    if weight > 0 and state.positive:
+        # The prior pulls toward positive clicks: added where the step keeps high contrast
+        # (I-step), subtracted where it keeps low contrast (O-step).
         sign = 1.0 if pick == "highest" else -1.0
         span = contrast.amax() - contrast.amin()
-        for points, point_sign in ((state.positive, 1.0), (state.negative, -1.0)):
-            if points:
-                prior = point_prior(boxes, points, cfg.point_sigma_divisor, contrast.device)
-                contrast = contrast + sign * point_sign * weight * span * prior
+        prior = point_prior(boxes, state.positive, cfg.point_sigma_divisor, contrast.device)
+        contrast = contrast + sign * weight * span * prior
     if cfg.log_contrast:
         contrast = log_contrast(contrast, cfg.log_contrast_floor)
     votes = cluster_votes(contrast, clusters_at(iteration, state.prompt_kind, cfg), pick, cfg.kmeans_steps)
@@ -311,16 +319,17 @@ def segment(image: Tensor, prompt: Prompt, painter: Painter, features: FeatureEx
     letterbox = Letterbox(height, width, config.frame_size)
     frame = letterbox.image_to_frame(image.float())
     content = letterbox.content(image.device)
-    positive, negative = prompt.points()
-    state = AMCPState(
-        frame=frame,
-        valid=valid_region(prompt.region_box(height, width), config.valid_region_scale, letterbox, image.device),
-        positive=[letterbox.point_to_frame(*p) for p in positive],
-        negative=[letterbox.point_to_frame(*p) for p in negative],
-        prompt_kind=prompt.kind, painter=painter, features=features, config=config,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    foreground = letterbox.mask_to_frame(prompt_mask) & content
+    positive, negative = [[letterbox.point_to_frame(*p) for p in points] for points in prompt.points()]
+    # Clicks are hard constraints: a disc around each positive click is object, around each
+    # negative click background. (A negative prior, as broad as the positive one, cancels it.)
+    radius = config.click_radius * config.frame_size
+    seeds = click_discs(positive, radius, config.frame_size, image.device) & content
+    blocked = click_discs(negative, radius, config.frame_size, image.device)
+    valid = valid_region(prompt.region_box(height, width), config.valid_region_scale, letterbox, image.device)
+    state = AMCPState(frame=frame, valid=valid & ~blocked, positive=positive, prompt_kind=prompt.kind,
+                      painter=painter, features=features, config=config,
+                      generator=torch.Generator().manual_seed(config.seed))
+    foreground = (letterbox.mask_to_frame(prompt_mask) & content & ~blocked) | seeds
     if not foreground.any():
         raise ValueError(f"the {prompt.kind} prompt covers no pixel of the frame (image {height}x{width})")
 
@@ -330,7 +339,8 @@ def segment(image: Tensor, prompt: Prompt, painter: Painter, features: FeatureEx
         step = inpaint_step if iteration % 2 == 0 else outpaint_step
         timing: dict = {"iteration": iteration, "step": "inpaint" if step is inpaint_step else "outpaint"}
         start = time.perf_counter()
-        foreground = step(state, foreground, iteration, timing) & content
+        # The steps keep within valid (no negative click); seeds keep the positive clicks in.
+        foreground = (step(state, foreground, iteration, timing) & content) | seeds
         timing["seconds"] = _synced_elapsed(start, foreground)
         # Clustering, votes and mask update: whatever painting and features did not take.
         timing["update"] = timing["seconds"] - timing["paint"] - timing["features"]

@@ -49,6 +49,10 @@ class AMCPConfig:
     point_sigma_divisor: float = 5.0
     point_prior_weight: float = 0.2
     point_prior_decay: float = 0.04
+    # Clicks as hard constraints (not in the reference, which has positive clicks only): discs of
+    # this radius (fraction of the frame side) around positive clicks stay object, around
+    # negative clicks background.
+    click_radius: float = 0.02
 
     # Mask update: votes averaged over samples, thresholded, kept inside the prompt's box scaled
     # by valid_region_scale, then opened and closed with a cross of this size.
@@ -64,6 +68,7 @@ class AMCPConfig:
             "kmeans_clusters": self.kmeans_clusters >= 2,
             "kmeans_clusters_early": self.kmeans_clusters_early >= 2,
             "vote_threshold": 0.0 < self.vote_threshold <= 1.0,
+            "click_radius": 0.0 <= self.click_radius < 0.5,
             "valid_region_scale": self.valid_region_scale >= 1.0,
             "outpaint_region": self.outpaint_region in ("band", "background"),
         }

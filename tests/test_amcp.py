@@ -25,7 +25,7 @@ def make_state(image, box, painter, config):
     frame = letterbox.image_to_frame(image)
     painter.set_image(frame)
     state = AMCPState(frame=frame, valid=valid_region(box, config.valid_region_scale, letterbox),
-                      positive=[], negative=[], prompt_kind="box", painter=painter,
+                      positive=[], prompt_kind="box", painter=painter,
                       features=ColorTextureFeatures(), config=config, generator=torch.Generator().manual_seed(0))
     return state, letterbox.mask_to_frame(BoxPrompt(box).initial_mask(*image.shape[-2:]))
 
@@ -75,6 +75,21 @@ def test_points_prompt_segments_around_the_click(scene):
                      AMCPConfig(frame_size=128, log_contrast=True, outpaint_region="background"))
     assert result.mask[int(click[1]), int(click[0])]
     assert iou(result.mask, gt) > iou(result.prompt_mask, gt)
+
+
+@pytest.mark.parametrize("painter", [OpenCVPainter(), NoisePainter()], ids=["opencv", "noise"])
+def test_clicks_are_hard_constraints(scene, painter):
+    image, gt = scene
+    ys, xs = torch.nonzero(gt, as_tuple=True)
+    inside = (xs.float().mean().item(), ys.float().mean().item())
+    outside = (2.0, 2.0)  # the scene's disc is away from its corners
+    config = AMCPConfig(frame_size=96, num_samples=3, click_radius=0.05)
+    result = segment(image, PointsPrompt(positive=[inside], negative=[outside]), painter, ColorTextureFeatures(), config)
+    radius = config.click_radius * max(image.shape[-2:])  # in image pixels: the frame is the longer side
+    yy, xx = torch.meshgrid(torch.arange(gt.shape[0]), torch.arange(gt.shape[1]), indexing="ij")
+    near = lambda p: (xx - p[0]) ** 2 + (yy - p[1]) ** 2 <= (radius - 1.5) ** 2  # noqa: E731  (resampling margin)
+    assert result.mask[near(inside)].all()
+    assert not result.mask[near(outside)].any()
 
 
 def test_original_feature_cache_gives_identical_masks(scene, box_around):

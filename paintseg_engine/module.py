@@ -85,4 +85,5 @@ class PaintSegModule(L.LightningModule):
         run = simulate_clicks(predict, gt, ignore, protocol.max_clicks, protocol.stop_iou)
         nocs = {noc_key(t): number_of_clicks(run.ious, t, protocol.max_clicks) for t in NOC_THRESHOLDS}
         return {"mask": run.mask, "prompt": PointsPrompt(run.positive, run.negative), "prompt_iou": None,
-                "clicks": [[c.x, c.y, c.positive] for c in run.clicks], "click_ious": run.ious, **nocs, "max_clicks": protocol.max_clicks, "timings": timings}
+                "clicks": [[c.x, c.y, c.positive] for c in run.clicks], "click_ious": run.ious, **nocs,
+                "max_clicks": protocol.max_clicks, "timings": timings}

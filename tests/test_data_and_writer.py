@@ -34,6 +34,21 @@ def test_generator_is_deterministic_and_idempotent(tmp_path):
     assert load_mask(a / "masks/scene_000.png").unique().tolist() == [0, 255]
 
 
+def test_generator_regenerates_other_parameters_without_stale_scenes(tmp_path):
+    root = generate_dataset(tmp_path / "g", num_images=3, height=40, width=50, seed=3)
+    generate_dataset(root, num_images=2, height=40, width=50, seed=4)
+    assert sorted(p.name for p in (root / "images").iterdir()) == ["scene_000.png", "scene_001.png"]
+    assert sorted(p.name for p in (root / "masks").iterdir()) == ["scene_000.png", "scene_001.png"]
+
+
+def test_generator_refuses_a_folder_of_other_images(tmp_path):
+    (tmp_path / "mine/images").mkdir(parents=True)
+    (tmp_path / "mine/images/photo.jpg").write_bytes(b"not ours")
+    with pytest.raises(FileExistsError, match="kind: folder"):
+        generate_dataset(tmp_path / "mine", num_images=2, height=40, width=50)
+    assert [p.name for p in (tmp_path / "mine/images").iterdir()] == ["photo.jpg"]
+
+
 @pytest.mark.parametrize("prompt, cls", [("box", BoxPrompt), ("points", PointsPrompt), ("scribble", ScribblePrompt)])
 def test_items_carry_image_gt_and_a_prompt_inside_the_object(generated, prompt, cls):
     item = SegmentationFolder(generated, "g", prompt)[0]

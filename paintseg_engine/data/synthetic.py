@@ -76,7 +76,8 @@ def generate_dataset(root: str | Path, num_images: int = 12, height: int = 240, 
                      seed: int = 0) -> Path:
     """Write ``images/scene_XXX.png`` and ``masks/scene_XXX.png`` (0/255) under ``root``.
 
-    Idempotent: a complete folder made with the same parameters is left as it is.
+    Idempotent: a complete folder made with the same parameters is left as it is. A folder
+    that holds other images is refused, never written into.
     """
     root = Path(root)
     meta = {"generator_version": GENERATOR_VERSION, "num_images": num_images, "height": height,
@@ -84,6 +85,13 @@ def generate_dataset(root: str | Path, num_images: int = 12, height: int = 240, 
     meta_path = root / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
         return root
+    if not meta_path.is_file() and any((root / "images").glob("*")):
+        # Someone's own images (e.g. a dataset entry left with kind: synthetic): never mix scenes in.
+        raise FileExistsError(f"{root}/images already holds files that the scene generator did not write; "
+                              f"for a dataset of your own set kind: folder, or give the generator an empty root")
+    meta_path.unlink(missing_ok=True)  # incomplete until rewritten
+    for old in [*root.glob("images/scene_*.png"), *root.glob("masks/scene_*.png")]:
+        old.unlink()  # scenes of other parameters: a smaller set must not keep their tail
     rng = np.random.default_rng(seed)
     for i in range(num_images):
         image, mask = make_scene(rng, height, width)

@@ -55,7 +55,7 @@ class ClickRun:
         return [(c.x, c.y) for c in self.clicks if not c.positive]
 
 
-def _depth(region: np.ndarray) -> np.ndarray:
+def depth_map(region: np.ndarray) -> np.ndarray:
     """Distance to the nearest pixel outside ``region``, the image border counting as outside."""
     padded = np.pad(region.astype(np.uint8), 1)
     return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
@@ -63,7 +63,7 @@ def _depth(region: np.ndarray) -> np.ndarray:
 
 def interior_point(mask: np.ndarray) -> Point:
     """(x, y) of the pixel of ``mask`` farthest from its boundary: the first click."""
-    depth = _depth(mask)
+    depth = depth_map(mask)
     y, x = np.unravel_index(np.argmax(depth), depth.shape)
     return float(x), float(y)
 
@@ -72,8 +72,8 @@ def next_click(pred: Tensor, gt: Tensor, ignore: Tensor | None = None) -> Click 
     """The click that corrects ``pred`` most, or None when it has no error left."""
     counted = np.ones(gt.shape, bool) if ignore is None else ~ignore.numpy()
     pred_np, gt_np = pred.numpy().astype(bool), gt.numpy().astype(bool)
-    missed = _depth(gt_np & ~pred_np & counted)
-    spilled = _depth(pred_np & ~gt_np & counted)
+    missed = depth_map(gt_np & ~pred_np & counted)
+    spilled = depth_map(pred_np & ~gt_np & counted)
     if max(missed.max(), spilled.max()) == 0:
         return None
     positive = bool(missed.max() > spilled.max())  # ties go negative, as in RITM

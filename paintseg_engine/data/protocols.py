@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..clicks import NOC_THRESHOLDS, ClickProtocol, interior_point
+from ..clicks import NOC_THRESHOLDS, ClickProtocol, depth_map, interior_point
 from ..io import load_mask
-from ..prompts import BoxPrompt, MaskPrompt, PointsPrompt, Prompt, ScribblePrompt
+from ..prompts import BoxPrompt, MaskPrompt, PointsPrompt, Prompt, ScribblePrompt, box_of
 
 PROMPT_KINDS = ("box", "points", "scribble", "coarse_mask", "clicks")
 
@@ -47,8 +47,7 @@ def image_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def jittered_box(gt: torch.Tensor, jitter: float, rng: np.random.Generator) -> BoxPrompt:
-    ys, xs = torch.nonzero(gt, as_tuple=True)
-    x0, y0, x1, y1 = xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1
+    x0, y0, x1, y1 = box_of(gt)
     if jitter > 0:
         w, h = x1 - x0, y1 - y0
         dx0, dy0, dx1, dy1 = rng.uniform(-jitter, jitter, 4) * (w, h, w, h)
@@ -83,8 +82,7 @@ def prompt_from_gt(gt: torch.Tensor, kind: str, name: str = "", settings: Prompt
     if kind == "points":
         return PointsPrompt(positive=[interior_point(gt.numpy())])
     if kind == "scribble":
-        mask = np.pad(gt.numpy().astype(np.uint8), 1)
-        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        depth = depth_map(gt.numpy())
         return ScribblePrompt(torch.from_numpy(depth >= depth.max() * settings.scribble_depth))
     if kind == "coarse_mask":
         if coarse_mask_dir is None:

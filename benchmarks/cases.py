@@ -26,8 +26,6 @@ DIFFUSION_PAINTER = "paintseg_engine.painters.diffusion.DiffusionPainter"
 # Weight sources of diffusion cases; anything else is a checkpoint folder or hub id.
 RANDOM_FULL_SIZE, TINY = "random_full_size", "tiny"
 ENGINE_BACKENDS = ("onnxruntime", "tensorrt")  # backends that run an exported engine directory
-# SD 1.x's noise schedule (its values do not change the cost of a step).
-SD_SCHEDULE = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
 # Case field -> where it lands: (section of the model config, key).
 OVERRIDES = {
     "resolution": ("amcp", "frame_size"),  # diffusion cases paint at this size too
@@ -224,21 +222,14 @@ def prepare_models(models_dir: str, sources: set[str]) -> None:
             write(folder)
 
 
-def random_full_size_components(seed: int = 0):
-    """The full-size SD-inpainting UNet and VAE with random weights (no text encoder: empty prompts).
-    ``seed`` 0 matches ``python -m export --random-full-size``'s default, so exported engines fit."""
-    from paintseg_engine.painters.diffusion import SDComponents
-    from paintseg_engine.testing import random_unet, random_vae
-
-    return SDComponents(random_unet(seed=seed), random_vae(seed=seed), dict(SD_SCHEDULE))
-
-
 def build(config: BenchConfig, case: Case, resolved: dict, device: torch.device):
     """(painter, features, AMCPConfig) of a case, on ``device``."""
+    from paintseg_engine.testing import random_sd_components
+
     model = resolved["model"]
     if not resolved["diffusion"]:
         return instantiate(model["painter"]), instantiate(model["features"]), AMCPConfig(**model["amcp"])
-    weights = {RANDOM_FULL_SIZE: random_full_size_components, TINY: lambda: str(tiny_sd_folder(config.models_dir))}
+    weights = {RANDOM_FULL_SIZE: random_sd_components, TINY: lambda: str(tiny_sd_folder(config.models_dir))}
     painter_model = weights[case.source]() if case.source in weights else case.source
     features_model = (str(features_folder(config.models_dir, case.source)) if case.source in weights
                       else model["features"]["init_args"]["model"])

@@ -17,8 +17,8 @@ import torch
 
 from paintseg_engine.painters.diffusion import SCHEDULERS, DiffusionPainter
 from paintseg_engine.pretrained import DTYPES
+from paintseg_engine.testing import random_sd_components
 
-from .cases import random_full_size_components
 from .timing import TimedRunners, synchronize
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     device = torch.device(args.device)
     print("RANDOM WEIGHTS: full-size SD-inpainting UNet and VAE architectures with random weights;"
           " the images are noise, only the timings are meaningful.")
-    components = random_full_size_components()
+    components = random_sd_components()
     painter = DiffusionPainter(components, scheduler=args.scheduler, steps=args.steps, resolution=args.resolution,
                                dtype=args.dtype, skip_redundant_guidance=not args.full_guidance,
                                backend_options={"channels_last": args.channels_last}).to(device)

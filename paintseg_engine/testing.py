@@ -26,6 +26,8 @@ SD_VAE = dict(
     block_out_channels=(128, 256, 512, 512),
     down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
 )
+# SD 1.x's noise schedule.
+SD_SCHEDULE = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
 # Same topology (four VAE levels: 8x downsampling; 9-channel UNet input), tiny widths.
 TINY_UNET = dict(
     sample_size=8, in_channels=9, out_channels=4, layers_per_block=1,
@@ -59,6 +61,14 @@ def random_vae(full_size: bool = True, seed: int = 0):
     return AutoencoderKL(**(SD_VAE if full_size else TINY_VAE)).eval()
 
 
+def random_sd_components(seed: int = 0):
+    """The full-size SD-inpainting UNet and VAE with random weights, as the painter takes them (no
+    text encoder: empty prompts). ``seed`` 0 matches ``python -m export --random-full-size``'s default."""
+    from .painters.diffusion import SDComponents
+
+    return SDComponents(random_unet(seed=seed), random_vae(seed=seed), dict(SD_SCHEDULE))
+
+
 def _write_tiny_clip_tokenizer(folder: Path) -> None:
     """A byte-pair tokenizer with one token per lower-case letter and digit."""
     from transformers import CLIPTokenizer
@@ -80,10 +90,8 @@ def save_tiny_sd_inpainting(folder: str | Path, seed: int = 0) -> Path:
     text_config = CLIPTextConfig(vocab_size=2 + 2 * 36, bos_token_id=0, eos_token_id=1, pad_token_id=1, **TINY_TEXT_ENCODER)
     CLIPTextModel(text_config).eval().save_pretrained(folder / "text_encoder")
     _write_tiny_clip_tokenizer(folder / "tokenizer")
-    DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
-    ).save_pretrained(folder / "scheduler")
+    scheduler = DDIMScheduler(**SD_SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    scheduler.save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps({
         "_class_name": "StableDiffusionInpaintPipeline",
         "_diffusers_version": __import__("diffusers").__version__,

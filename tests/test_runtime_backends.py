@@ -13,6 +13,7 @@ import torch
 from paintseg_engine.cli import main
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
+from paintseg_engine.prompts import BoxPrompt, box_of
 from paintseg_engine.runtime import build_runners
 from paintseg_engine.runtime.errors import BackendUnavailable, EngineMismatch
 from paintseg_engine.runtime.manifest import EngineManifest, MANIFEST_NAME
@@ -142,7 +143,7 @@ def test_predict_on_onnxruntime_writes_the_masks_of_torch(engine, tmp_path, monk
         masks[backend] = [read_mask(p) for p in sorted((out / "generated/masks").glob("*.png"))]
     assert len(masks["torch"]) == 3
     assert all(np.array_equal(a, b) for a, b in zip(masks["torch"], masks["onnxruntime"]))
-    boxes = [box_mask(read_mask(p)) for p in sorted((dataset / "masks").glob("*.png"))]
+    boxes = [box_prompt_mask(read_mask(p)) for p in sorted((dataset / "masks").glob("*.png"))]
     assert any(not np.array_equal(mask, box) for mask, box in zip(masks["torch"], boxes)), "AMCP must move a mask"
 
 
@@ -150,12 +151,9 @@ def read_mask(path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
 
 
-def box_mask(gt: np.ndarray) -> np.ndarray:
-    """The raw box prompt of a ground-truth mask, as a mask."""
-    ys, xs = np.nonzero(gt)
-    box = np.zeros_like(gt)
-    box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
-    return box
+def box_prompt_mask(gt: np.ndarray) -> np.ndarray:
+    """The mask AMCP starts from under the tight box prompt of a ground-truth mask."""
+    return BoxPrompt(box_of(torch.from_numpy(gt))).initial_mask(*gt.shape).numpy()
 
 
 def test_torch_compile_backend_matches_eager(models):

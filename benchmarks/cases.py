@@ -208,7 +208,7 @@ def features_folder(models_dir: str, source: str) -> Path:
 
 def prepare_models(models_dir: str, sources: set[str]) -> None:
     """Write the random checkpoints the sources need, once: complete folders are kept."""
-    from paintseg_engine.testing import save_random_vit_b8, save_tiny_sd_inpainting, save_tiny_vit
+    from export.random_weights import save_random_vit_b8, save_tiny_sd_inpainting, save_tiny_vit
 
     # folder -> (writer, the file it writes last, so present only in a complete folder)
     needed = {}
@@ -224,7 +224,7 @@ def prepare_models(models_dir: str, sources: set[str]) -> None:
 
 def build(config: BenchConfig, case: Case, resolved: dict, device: torch.device):
     """(painter, features, AMCPConfig) of a case, on ``device``."""
-    from paintseg_engine.testing import random_sd_components
+    from export.random_weights import random_sd_components
 
     model = resolved["model"]
     if not resolved["diffusion"]:

@@ -25,7 +25,7 @@ from paintseg_engine.runtime.exported import ExportedModel, ExportedUNetRunner
 from paintseg_engine.runtime.manifest import MANIFEST_NAME, EngineManifest
 from paintseg_engine.runtime.onnxruntime_backend import OnnxRuntimeModel
 from paintseg_engine.runtime.torch_backend import TorchUNetRunner
-from paintseg_engine.testing import random_unet
+from export.random_weights import random_unet
 
 VAE_SCALE = 8  # SD's VAE: 8x8 pixels per latent
 TEXT_TOKENS, TEXT_WIDTH = 77, 768  # SD 1.x's CLIP context

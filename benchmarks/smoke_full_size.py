@@ -17,7 +17,7 @@ import torch
 
 from paintseg_engine.painters.diffusion import SCHEDULERS, DiffusionPainter
 from paintseg_engine.pretrained import DTYPES
-from paintseg_engine.testing import random_sd_components
+from export.random_weights import random_sd_components
 
 from .timing import TimedRunners, synchronize
 

@@ -38,7 +38,7 @@ FINGERPRINT_METHOD = "SHA-256 of the model config and its weights rounded to flo
 def load_models(settings: ExportSettings) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """The UNet and VAE, loaded as the diffusion painter loads them, and a description of the source."""
     if settings.random_full_size:
-        from paintseg_engine.testing import random_unet, random_vae
+        from .random_weights import random_unet, random_vae
 
         source = {"model": "random full-size SD-inpainting", "random_weights": True, "seed": settings.seed}
         return random_unet(full_size=True, seed=settings.seed), random_vae(full_size=True, seed=settings.seed), source

@@ -14,7 +14,7 @@ from paintseg_engine.data import generate_dataset
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter
 from paintseg_engine.prompts import BoxPrompt
-from paintseg_engine.testing import save_tiny_sd_inpainting, save_tiny_vit
+from export.random_weights import save_tiny_sd_inpainting, save_tiny_vit
 from tests.scenes import disc_scene
 
 CONFIGS = Path(__file__).parent.parent / "configs"

@@ -6,7 +6,7 @@ import torch
 from paintseg_engine.painters.diffusion import (SCHEDULERS, DiffusionPainter, SDComponents, coverage,
                                               load_components)
 from paintseg_engine.pretrained import MissingWeightsError
-from paintseg_engine.testing import TINY_UNET, save_tiny_sd_inpainting
+from export.random_weights import TINY_UNET, save_tiny_sd_inpainting
 
 RESOLUTION = 64  # 8x8 latents: the tiny UNet's native size
 FAST = dict(steps=3, resolution=RESOLUTION)

@@ -5,7 +5,7 @@ from transformers import Dinov2Model, Dinov2WithRegistersModel, ViTModel
 
 from paintseg_engine.features.dino import IMAGENET_MEAN, IMAGENET_STD, DinoFeatures
 from paintseg_engine.pretrained import MissingWeightsError
-from paintseg_engine.testing import TINY_VIT, TINY_VIT_KINDS, save_tiny_vit
+from export.random_weights import TINY_VIT, TINY_VIT_KINDS, save_tiny_vit
 
 # kind -> (model class, patch size, tokens before the patches: CLS and registers)
 KINDS = {"dino": (ViTModel, 8, 1), "dinov2": (Dinov2Model, 14, 1), "dinov2_registers": (Dinov2WithRegistersModel, 14, 5)}

@@ -19,7 +19,7 @@ from paintseg_engine.runtime.errors import BackendUnavailable, EngineMismatch
 from paintseg_engine.runtime.manifest import EngineManifest, MANIFEST_NAME
 from paintseg_engine.runtime.onnxruntime_backend import require_cuda_provider
 from paintseg_engine.runtime.tensorrt_backend import check_build_target, import_tensorrt
-from paintseg_engine.testing import random_unet
+from export.random_weights import random_unet
 from tests.scenes import disc_scene
 from tests.tiny_engine import tiny_engine
 

@@ -3,7 +3,7 @@ and shared by the export and runtime-backend tests (the export takes most of the
 from pathlib import Path
 
 from export import ExportSettings, export_engine
-from paintseg_engine.testing import save_tiny_sd_inpainting
+from export.random_weights import save_tiny_sd_inpainting
 
 # Ranges of the tiny export: 8x8 latents (the tiny UNet's native size) at opt, 12x12 at most.
 BATCH = (1, 2, 3)

@@ -1,4 +1,5 @@
-"""Models with random weights, in the real on-disk formats, for tests and latency benchmarks.
+"""Models with random weights, in the real on-disk formats, for tests, exports and latency benchmarks
+(kept out of the installed package: a user of the engine never needs them).
 
 No weights can be downloaded where this engine is developed, so tests build tiny
 Stable-Diffusion-inpainting checkpoints here, save them exactly as diffusers does,
@@ -64,7 +65,7 @@ def random_vae(full_size: bool = True, seed: int = 0):
 def random_sd_components(seed: int = 0):
     """The full-size SD-inpainting UNet and VAE with random weights, as the painter takes them (no
     text encoder: empty prompts). ``seed`` 0 matches ``python -m export --random-full-size``'s default."""
-    from .painters.diffusion import SDComponents
+    from paintseg_engine.painters.diffusion import SDComponents
 
     return SDComponents(random_unet(seed=seed), random_vae(seed=seed), dict(SD_SCHEDULE))
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import yaml
 
-from paintseg_engine.config import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.prompts import BoxPrompt, box_of
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paintseg_engine.amcp import segment
+from paintseg_engine.amcp import Segmenter
 from paintseg_engine.runtime.errors import BackendUnavailable
 
 from .cases import (ENGINE_BACKENDS, REPO, TINY, BenchConfig, Case, build, fixed_images, prepare_models,
                     random_weights, resolve, tiny_sd_folder)
-from .timing import RecordedPainter, summary, synchronize
+from .timing import TimedRunners, summary, synchronize
 
 # Per AMCP step: its total, and its parts (UNet/VAE parts exist for diffusion painters only).
 STEP_PARTS = ("seconds", "paint", "encode", "unet", "unet_step", "decode", "paint_other", "features", "update")
@@ -79,10 +79,15 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
     started = time.perf_counter()
     painter, features, amcp = build(config, case, resolve(config, case), device)
     images = [(image.to(device), prompt) for image, prompt in images[:case.images]]
-    painter = RecordedPainter(painter, device)
+    # UNet/VAE calls are timed at the runners; each AMCP step takes the calls made during it.
+    runners = TimedRunners(painter, device) if hasattr(painter, "unet_runner") else None
+    take_parts = runners.take if runners else dict
+    segmenter = Segmenter(painter, features, amcp)
     build_seconds = time.perf_counter() - started
     for _ in range(case.warmup):  # first calls: kernel selection, allocations, compilation
-        segment(*images[0], painter, features, amcp)
+        segmenter.set_image(images[0][0])
+        segmenter.predict(images[0][1])
+    take_parts()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cpu_before, timed_start = cpu_seconds(), time.perf_counter()
@@ -91,11 +96,16 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
         for index, (image, prompt) in enumerate(images):
             synchronize(device)
             start = time.perf_counter()
-            result = segment(image, prompt, painter, features, amcp)
+            segmenter.set_image(image)
+            # A painter may encode the image once here (cached latents); that is per image, not per step.
+            set_image_parts = take_parts()
+            iterations = []
+            segmenter.predict(prompt, on_step=lambda step: iterations.append(
+                iteration_parts(step.timings(), take_parts())))
             synchronize(device)
             seconds = time.perf_counter() - start
-            runs.append({"image": index, "repeat": repeat, "seconds": seconds, "set_image": painter.set_image_parts,
-                         "iterations": [iteration_parts(t, p) for t, p in zip(result.timings, painter.calls)]})
+            runs.append({"image": index, "repeat": repeat, "seconds": seconds, "set_image": set_image_parts,
+                         "iterations": iterations})
     # Cores this process kept busy while timed: well under its threads means other jobs took the cores.
     cores_busy = (cpu_seconds() - cpu_before) / (time.perf_counter() - timed_start)
     return {"runs": runs, "peak_memory": peak_memory(device), "torch_threads": torch.get_num_threads(),

@@ -1,4 +1,4 @@
-"""Timing instruments: the UNet/VAE calls inside a painter, and a painter that records them per paint call.
+"""Timing instruments: the UNet/VAE calls inside a diffusion painter, timed at its runners.
 
 Every timing waits for the device: CUDA kernels run asynchronously, so a timer read without a
 ``torch.cuda.synchronize`` would measure kernel launches, not work.
@@ -9,9 +9,6 @@ import time
 
 import numpy as np
 import torch
-from torch import Tensor
-
-from paintseg_engine.painters import Painter
 
 RUNNER_CALLS = ("encode", "unet", "decode")
 
@@ -62,29 +59,6 @@ class TimedRunners:
         self.seconds = {name: [] for name in RUNNER_CALLS}
         self.unet_batches = []
         return parts
-
-
-class RecordedPainter(Painter):
-    """Paints with ``painter`` and keeps, for each paint call, the seconds of its UNet and VAE calls
-    (a painter without runners, such as the weight-free one, records nothing)."""
-
-    def __init__(self, painter: Painter, device: torch.device):
-        self.painter = painter
-        self.runners = TimedRunners(painter, device) if hasattr(painter, "unet_runner") else None
-        self.calls: list[dict] = []
-        self.set_image_parts: dict = {}
-
-    def set_image(self, image: Tensor) -> None:
-        super().set_image(image)
-        self.painter.set_image(image)
-        # A painter may encode the image once here (cached latents); that is per image, not per step.
-        self.set_image_parts = self.runners.take() if self.runners else {}
-        self.calls = []
-
-    def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        painted = self.painter.paint(mask, num_samples, generator)
-        self.calls.append(self.runners.take() if self.runners else {})
-        return painted
 
 
 def summary(values: list[float]) -> dict:

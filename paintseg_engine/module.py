@@ -1,5 +1,5 @@
 """The LightningModule: AMCP (or the GrabCut baseline) as ``predict_step``. Thin by design; the
-algorithm is in amcp.py, the click protocol in clicks.py."""
+algorithm is in the amcp package, the click protocol in clicks.py."""
 from __future__ import annotations
 
 import time
@@ -8,10 +8,9 @@ from typing import Literal
 import lightning as L
 from torch import Tensor
 
-from .amcp import segment
+from .amcp import AMCPConfig, Segmenter
 from .baselines import GRABCUT_ITERATIONS, grabcut_mask
 from .clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
-from .config import AMCPConfig
 from .features import ColorTextureFeatures, FeatureExtractor
 from .metrics import mask_fbeta, mask_iou
 from .painters import OpenCVPainter, Painter
@@ -42,17 +41,18 @@ class PaintSegModule(L.LightningModule):
         self.features = features if features is not None else ColorTextureFeatures()
         self.amcp = amcp if amcp is not None else AMCPConfig()
         self.method, self.grabcut_iterations = method, grabcut_iterations
+        self.segmenter = Segmenter(self.painter, self.features, self.amcp)
 
     def segment_image(self, image: Tensor, prompt: Prompt) -> tuple[Tensor, Tensor, list[dict]]:
-        """(mask, the prompt's starting mask, per-iteration timings) for one image and prompt."""
+        """(mask, the prompt's starting mask, per-iteration timings) for the image last set and a prompt."""
         height, width = image.shape[-2:]
         if self.method == "grabcut":
             if isinstance(prompt, PointsPrompt):
                 raise ValueError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
             box = prompt.region_box(height, width)
             return grabcut_mask(image, box, self.grabcut_iterations), prompt.initial_mask(height, width), []
-        result = segment(image.to(self.device), prompt, self.painter, self.features, self.amcp)
-        return result.mask.cpu(), result.prompt_mask.cpu(), result.timings
+        result = self.segmenter.predict(prompt)
+        return result.mask.cpu(), result.prompt_mask.cpu(), [step.timings() for step in result.steps]
 
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
         return [self.predict_item(item) for item in batch]
@@ -61,6 +61,8 @@ class PaintSegModule(L.LightningModule):
         start = time.perf_counter()
         prompt, gt, ignore = item["prompt"], item.get("gt"), item.get("ignore")
         record = {"name": item["name"], "dataset": item["dataset"], "method": self.method, "prompt_kind": prompt.kind}
+        if self.method == "amcp":
+            self.segmenter.set_image(item["image"].to(self.device))  # once per image, however many prompts
         if isinstance(prompt, ClickProtocol):
             record.update(self.run_clicks(item["image"], prompt, gt, ignore))
         else:

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from paintseg_engine.amcp import (AMCPState, Letterbox, crop_boxes, inpaint_step, kmeans_1d, outpaint_step,
-                                  segment, valid_region)
-from paintseg_engine.config import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig, inpaint_step, outpaint_step, segment
+from paintseg_engine.amcp.contrast import crop_boxes, kmeans_1d
+from paintseg_engine.amcp.frame import Letterbox, valid_region
+from paintseg_engine.amcp.steps import StepContext
 from paintseg_engine.features import ColorTextureFeatures
 from paintseg_engine.painters import OpenCVPainter, Painter
 from paintseg_engine.prompts import BoxPrompt, PointsPrompt
@@ -24,9 +25,9 @@ def make_state(image, box, painter, config):
     letterbox = Letterbox(*image.shape[-2:], config.frame_size)
     frame = letterbox.image_to_frame(image)
     painter.set_image(frame)
-    state = AMCPState(frame=frame, valid=valid_region(box, config.valid_region_scale, letterbox),
-                      positive=[], prompt_kind="box", painter=painter,
-                      features=ColorTextureFeatures(), config=config, generator=torch.Generator().manual_seed(0))
+    state = StepContext(frame=frame, valid=valid_region(box, config.valid_region_scale, letterbox),
+                        positive=[], prompt_kind="box", painter=painter,
+                        features=ColorTextureFeatures(), config=config, generator=torch.Generator().manual_seed(0))
     return state, letterbox.mask_to_frame(BoxPrompt(box).initial_mask(*image.shape[-2:]))
 
 
@@ -35,10 +36,10 @@ def test_inpaint_step_only_shrinks_and_outpaint_step_only_grows(scene, box_aroun
     image, gt = scene
     config = AMCPConfig(frame_size=96, num_samples=3)
     state, foreground = make_state(image, box_around(gt, 6), painter, config)
-    shrunk = inpaint_step(state, foreground, 0, {})
+    shrunk = inpaint_step(state, foreground, 0).mask
     assert not (shrunk & ~foreground).any()
     assert shrunk.any()
-    grown = outpaint_step(state, shrunk, 1, {})
+    grown = outpaint_step(state, shrunk, 1).mask
     assert not (shrunk & ~grown).any()
     # Growth stays inside the band around the mask and inside the valid region.
     band = torch.nn.functional.max_pool2d(shrunk[None].float(), 2 * config.outpaint_band + 1, 1,
@@ -52,9 +53,10 @@ def test_mask_comes_back_at_the_input_size(box_around):
     result = segment(image, BoxPrompt(box_around(gt, 5)), OpenCVPainter(), ColorTextureFeatures(),
                      AMCPConfig(frame_size=128, iterations=3, num_samples=2))
     assert result.mask.shape == (70, 131) and result.mask.dtype == torch.bool
-    assert [t["step"] for t in result.timings] == ["inpaint", "outpaint", "inpaint"]
-    assert all(t["seconds"] >= t["paint"] for t in result.timings)
-    assert all(m.shape == (128, 128) for m in result.frame_masks)
+    assert [step.kind for step in result.steps] == ["inpaint", "outpaint", "inpaint"]
+    assert all(step.seconds >= step.paint_seconds for step in result.steps)
+    assert all(step.mask.shape == (70, 131) for step in result.steps)
+    assert torch.equal(result.steps[-1].mask, result.mask)
 
 
 def test_weight_free_default_improves_a_loose_box(scene, box_around):

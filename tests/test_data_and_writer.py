@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine.config import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data import DatasetSpec, PaintSegDataModule, SegmentationFolder, generate_dataset
 from paintseg_engine.io import ImageLoadError, _atomic_write, load_image, load_mask, save_png_atomic
 from paintseg_engine.metrics import mask_iou

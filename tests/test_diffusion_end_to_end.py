@@ -9,7 +9,7 @@ import yaml
 
 from paintseg_engine.amcp import segment
 from paintseg_engine.cli import main
-from paintseg_engine.config import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter

@@ -10,7 +10,7 @@ from PIL import Image
 from paintseg_engine.baselines import grabcut_mask
 from paintseg_engine.cli import main as cli_main
 from paintseg_engine.clicks import ClickProtocol
-from paintseg_engine.config import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data.protocols import PROMPT_KINDS
 from paintseg_engine.data import DatasetSpec, PaintSegDataModule, PromptSettings, prompt_from_gt
 from paintseg_engine.metrics import mask_fbeta, mask_iou

@@ -61,17 +61,36 @@ class AMCPConfig:
     morphology_kernel: int = 5
 
     def __post_init__(self) -> None:
-        checks = {
-            "frame_size": self.frame_size >= 32,
-            "iterations": self.iterations >= 0,
-            "num_samples": self.num_samples >= 1,
-            "kmeans_clusters": self.kmeans_clusters >= 2,
-            "kmeans_clusters_early": self.kmeans_clusters_early >= 2,
-            "vote_threshold": 0.0 < self.vote_threshold <= 1.0,
-            "click_radius": 0.0 <= self.click_radius < 0.5,
-            "valid_region_scale": self.valid_region_scale >= 1.0,
-            "outpaint_region": self.outpaint_region in ("band", "background"),
+        errors = [f"{name}={getattr(self, name)!r} (allowed: {allowed})"
+                  for name, (ok, allowed) in self._ranges().items() if not ok(getattr(self, name))]
+        if errors:
+            raise ValueError("AMCPConfig: " + "; ".join(errors))
+
+    @staticmethod
+    def _ranges() -> dict:
+        """Each checked setting: (test, the allowed range in words)."""
+        at_least = lambda low: (lambda v: v >= low, f">= {low}")  # noqa: E731
+        return {
+            "frame_size": at_least(32),
+            "iterations": at_least(0),
+            "num_samples": at_least(1),
+            "inpaint_dilation": at_least(0),
+            "outpaint_band": at_least(0),
+            "outpaint_region": (lambda v: v in ("band", "background"), "'band' or 'background'"),
+            "crop_scale": (lambda v: v > 0, "> 0"),
+            "crop_margin": at_least(0),
+            "crop_jitter": at_least(0),
+            "log_contrast_floor": (lambda v: v > 0, "> 0"),
+            "kmeans_clusters": at_least(2),
+            "kmeans_clusters_early": at_least(2),
+            "early_iterations_box": at_least(0),
+            "early_iterations_points": at_least(0),
+            "kmeans_steps": at_least(1),
+            "point_sigma_divisor": (lambda v: v > 0, "> 0"),
+            "point_prior_weight": at_least(0),
+            "point_prior_decay": at_least(0),
+            "click_radius": (lambda v: 0.0 <= v < 0.5, "[0, 0.5)"),
+            "vote_threshold": (lambda v: 0.0 < v <= 1.0, "(0, 1]"),
+            "valid_region_scale": at_least(1.0),
+            "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"AMCPConfig: invalid value for {', '.join(bad)}: {self}")

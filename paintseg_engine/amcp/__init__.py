@@ -1,0 +1,16 @@
+"""Adversarial Masked Contrastive Painting (AMCP), the algorithm of PaintSeg.
+
+Pure tensor functions, independent of Lightning and of any model: a ``Painter`` fills masked
+pixels, a ``FeatureExtractor`` gives the space contrast is measured in.
+
+    config.py     every setting, as one dataclass
+    frame.py      the square letterbox the painters work in, and the prompt's limits in it
+    contrast.py   crops, contrast in feature space, k-means, votes
+    steps.py      the I-step and the O-step
+    segmenter.py  the session: set an image once, answer many prompts
+"""
+from .config import AMCPConfig
+from .segmenter import Segmentation, Segmenter, StepRecord, segment
+from .steps import inpaint_step, outpaint_step
+
+__all__ = ["AMCPConfig", "Segmentation", "Segmenter", "StepRecord", "inpaint_step", "outpaint_step", "segment"]

@@ -1,0 +1,159 @@
+"""A segmenter session, as segment-anything's ``SamPredictor``: set an image once, then answer
+any number of prompts. What depends only on the image (its frame, the painter's per-image work
+such as a VAE encode) is done in ``set_image``; what depends on the prompt, in ``predict``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import torch
+from torch import Tensor
+
+from ..features import ColorTextureFeatures, FeatureExtractor
+from ..painters import OpenCVPainter, Painter
+from ..prompts import Prompt, PromptError
+from .config import AMCPConfig
+from .frame import Letterbox, click_discs, valid_region
+from .steps import StepContext, step_at, synced_elapsed
+
+# How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
+UNIT_RANGE_TOLERANCE = 1e-3
+
+
+@dataclass
+class StepRecord:
+    """One AMCP iteration, as reported to ``on_step`` and kept in the result."""
+
+    iteration: int
+    kind: Literal["inpaint", "outpaint"]
+    mask: Tensor  # bool [H, W], the image's size: the mask after this step
+    seconds: float
+    paint_seconds: float
+    features_seconds: float
+    update_seconds: float  # clustering, votes and mask update: what painting and features did not take
+
+    def timings(self) -> dict:
+        """The record without its mask, for JSON."""
+        return {"iteration": self.iteration, "step": self.kind, "seconds": self.seconds, "paint": self.paint_seconds,
+                "features": self.features_seconds, "update": self.update_seconds}
+
+
+@dataclass
+class Segmentation:
+    mask: Tensor  # bool [H, W], the image's size
+    prompt_mask: Tensor  # bool [H, W]: the mask AMCP started from
+    steps: list[StepRecord] = field(default_factory=list)
+
+
+def check_image(image: Tensor) -> None:
+    """Refuse what is not an RGB float image in [0, 1], naming what is wrong."""
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image must be a torch.Tensor [3, H, W] in [0, 1], got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[0] != 3 or min(image.shape[1:]) < 1:
+        raise ValueError(f"image must be [3, H, W], got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"image must be float in [0, 1], got {image.dtype}; e.g. image.float() / 255")
+    low, high = image.min().item(), image.max().item()
+    if low < -UNIT_RANGE_TOLERANCE or high > 1 + UNIT_RANGE_TOLERANCE:
+        raise ValueError(f"image values must lie in [0, 1], got [{low:g}, {high:g}]; a 0..255 image needs / 255")
+
+
+class Segmenter:
+    """AMCP over one image at a time. ``painter`` and ``features`` default to the weight-free ones."""
+
+    def __init__(self, painter: Painter | None = None, features: FeatureExtractor | None = None,
+                 config: AMCPConfig | None = None):
+        self.painter = painter if painter is not None else OpenCVPainter()
+        self.features = features if features is not None else ColorTextureFeatures()
+        self.config = config if config is not None else AMCPConfig()
+        self.reset_image()
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> "Segmenter":
+        """The painter, features and AMCP settings of a LightningCLI config's ``model`` section."""
+        import yaml
+        from jsonargparse import ArgumentParser
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config {path}: no such file")
+        model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
+        if model.get("method", "amcp") != "amcp":
+            raise ValueError(f"config {path} runs the {model['method']!r} baseline, not AMCP")
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_argument("--painter", type=Optional[Painter], default=None)
+        parser.add_argument("--features", type=Optional[FeatureExtractor], default=None)
+        parser.add_argument("--amcp", type=Optional[AMCPConfig], default=None)
+        parts = parser.instantiate_classes(parser.parse_object(
+            {key: model[key] for key in ("painter", "features", "amcp") if key in model}))
+        return cls(parts.painter, parts.features, parts.amcp)
+
+    def set_image(self, image: Tensor) -> None:
+        """Take ``image`` ([3, H, W], float in [0, 1]) for the following ``predict`` calls."""
+        check_image(image)
+        self.image_size = tuple(image.shape[-2:])
+        self.letterbox = Letterbox(*self.image_size, self.config.frame_size)
+        self.frame = self.letterbox.image_to_frame(image.float())
+        self.content = self.letterbox.content(image.device)
+        self.painter.set_image(self.frame)
+
+    def reset_image(self) -> None:
+        self.image_size = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self.image_size is not None
+
+    def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
+        """Segment the object ``prompt`` points at; ``on_step`` sees each iteration as it ends."""
+        if not self.is_image_set:
+            raise RuntimeError("Segmenter.set_image(image) must be called before predict()")
+        cfg, letterbox, device = self.config, self.letterbox, self.frame.device
+        height, width = self.image_size
+
+        # 1. The prompt in the frame: starting mask, clicks, and where the object may be.
+        prompt_mask = prompt.initial_mask(height, width).to(device)
+        positive, negative = [[letterbox.point_to_frame(*p) for p in points] for points in prompt.points()]
+        # Clicks are hard constraints: a disc around each positive click is object, around each
+        # negative click background. (A negative prior, as broad as the positive one, cancels it.)
+        radius = cfg.click_radius * cfg.frame_size
+        seeds = click_discs(positive, radius, cfg.frame_size, device) & self.content
+        blocked = click_discs(negative, radius, cfg.frame_size, device)
+        valid = valid_region(prompt.region_box(height, width), cfg.valid_region_scale, letterbox, device) & ~blocked
+        foreground = (letterbox.mask_to_frame(prompt_mask) & self.content & ~blocked) | seeds
+        if not foreground.any():
+            raise PromptError(f"the {prompt.kind} prompt covers no pixel of the frame (image {height}x{width})")
+        ctx = StepContext(frame=self.frame, valid=valid, positive=positive, prompt_kind=prompt.kind,
+                          painter=self.painter, features=self.features, config=cfg,
+                          generator=torch.Generator().manual_seed(cfg.seed))
+
+        # 2. Alternate I- and O-steps; the steps keep within valid, seeds keep the positive clicks in.
+        result = Segmentation(mask=prompt_mask, prompt_mask=prompt_mask)
+        for iteration in range(cfg.iterations):
+            step = step_at(iteration)
+            start = time.perf_counter()
+            out = step(ctx, foreground, iteration)
+            foreground = (out.mask & self.content) | seeds
+            seconds = synced_elapsed(start, foreground)
+            record = StepRecord(iteration, "inpaint" if iteration % 2 == 0 else "outpaint",
+                                letterbox.mask_from_frame(foreground), seconds, out.paint_seconds,
+                                out.features_seconds, seconds - out.paint_seconds - out.features_seconds)
+            result.steps.append(record)
+            if on_step is not None:
+                on_step(record)
+
+        # 3. The last step's mask, at the image's size.
+        if result.steps:
+            result.mask = result.steps[-1].mask
+        return result
+
+
+def segment(image: Tensor, prompt: Prompt, painter: Painter | None = None, features: FeatureExtractor | None = None,
+            config: AMCPConfig | None = None) -> Segmentation:
+    """One image, one prompt: ``Segmenter(painter, features, config)``, ``set_image``, ``predict``."""
+    segmenter = Segmenter(painter, features, config)
+    segmenter.set_image(image)
+    return segmenter.predict(prompt)

@@ -1,6 +1,13 @@
-"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it."""
+"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it.
+
+OpenCV's GrabCut seeds the k-means of its colour models from OpenCV's global random generator,
+so the same call can give a full mask once and an empty one the next time. Each call here seeds
+that generator first: from the run's seed and a stable hash of the item's name, the same on every
+run, in any order, in any process.
+"""
 from __future__ import annotations
 
+import zlib
 from typing import Sequence
 
 import cv2
@@ -12,9 +19,15 @@ from torch import Tensor
 GRABCUT_ITERATIONS = 5
 
 
-def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_ITERATIONS) -> Tensor:
+def grabcut_seed(seed: int, name: str) -> int:
+    """The GrabCut seed of one item: Python's hash() of a string changes between runs, crc32 does not."""
+    return zlib.crc32(f"{seed}/{name}".encode()) & 0x7FFFFFFF
+
+
+def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_ITERATIONS, seed: int = 0) -> Tensor:
     """Bool [H, W]: cv2.grabCut initialised with the box (x0, y0, x1, y1, end exclusive) on an
-    RGB image [3, H, W] in [0, 1]; definite and probable foreground count as object."""
+    RGB image [3, H, W] in [0, 1]; definite and probable foreground count as object. ``seed``
+    seeds its colour models' k-means (see grabcut_seed), so equal inputs give equal masks."""
     height, width = image.shape[-2:]
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
@@ -25,5 +38,6 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
     bgr = np.ascontiguousarray((image.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype(np.uint8))
     mask = np.zeros((height, width), np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(seed)
     cv2.grabCut(bgr, mask, (x0, y0, x1 - x0, y1 - y0), background, foreground, iterations, cv2.GC_INIT_WITH_RECT)
     return torch.from_numpy((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))

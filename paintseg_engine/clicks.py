@@ -1,11 +1,14 @@
 """The interactive click protocol of RITM / PaintSeg, as pure functions.
 
-The first click goes to the interior-most point of the object; each next click to the
-interior-most point of the larger error region of the current prediction: a positive click in
-missed object (false negatives), a negative one in spilled background (false positives).
-"Interior-most" is the maximum of the distance transform with the image border counted as
-boundary; "larger" compares those maxima, as RITM does. NoC@t is the first click count whose
-IoU reaches t, or the click cap when none does.
+The rules of RITM's evaluation (``isegm/inference/clicker.py``), so NoC compares with the
+published tables. The first click goes to the interior-most point of the object; each next click
+to the interior-most point of the larger error region of the current prediction: a positive click
+in missed object (false negatives), a negative one in spilled background (false positives).
+"Interior-most" is the maximum of the exact Euclidean distance transform, the image border
+counting as boundary; "larger" compares those maxima, ties going negative; ignored pixels are no
+error; a pixel already clicked is never clicked again (a click that did not fix its pixel moves
+on); among equally deep pixels the first in row-major order wins. NoC@t is the first click count
+whose IoU reaches t, or the click cap when none does.
 """
 from __future__ import annotations
 
@@ -56,9 +59,10 @@ class ClickRun:
 
 
 def depth_map(region: np.ndarray) -> np.ndarray:
-    """Distance to the nearest pixel outside ``region``, the image border counting as outside."""
+    """Exact Euclidean distance to the nearest pixel outside ``region``, the image border
+    counting as outside (a one-pixel zero frame, as RITM pads)."""
     padded = np.pad(region.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
 def interior_point(mask: np.ndarray) -> Point:
@@ -68,12 +72,16 @@ def interior_point(mask: np.ndarray) -> Point:
     return float(x), float(y)
 
 
-def next_click(pred: Tensor, gt: Tensor, ignore: Tensor | None = None) -> Click | None:
-    """The click that corrects ``pred`` most, or None when it has no error left."""
+def next_click(pred: Tensor, gt: Tensor, ignore: Tensor | None = None, clicked: Sequence[Click] = ()) -> Click | None:
+    """The click that corrects ``pred`` most, or None when it has no error left that is not
+    already ``clicked``."""
     counted = np.ones(gt.shape, bool) if ignore is None else ~ignore.numpy()
     pred_np, gt_np = pred.numpy().astype(bool), gt.numpy().astype(bool)
-    missed = depth_map(gt_np & ~pred_np & counted)
-    spilled = depth_map(pred_np & ~gt_np & counted)
+    not_clicked = np.ones(gt.shape, np.float32)
+    for c in clicked:
+        not_clicked[int(c.y), int(c.x)] = 0
+    missed = depth_map(gt_np & ~pred_np & counted) * not_clicked
+    spilled = depth_map(pred_np & ~gt_np & counted) * not_clicked
     if max(missed.max(), spilled.max()) == 0:
         return None
     positive = bool(missed.max() > spilled.max())  # ties go negative, as in RITM
@@ -91,7 +99,7 @@ def simulate_clicks(predict: Callable[[list[Point], list[Point]], Tensor], gt: T
     """
     run = ClickRun(mask=torch.zeros_like(gt, dtype=torch.bool))
     for _ in range(max_clicks):
-        click = next_click(run.mask, gt, ignore)
+        click = next_click(run.mask, gt, ignore, run.clicks)
         if click is None:
             break
         run.clicks.append(click)

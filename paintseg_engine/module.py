@@ -9,7 +9,7 @@ import lightning as L
 from torch import Tensor
 
 from .amcp import AMCPConfig, Segmenter
-from .baselines import GRABCUT_ITERATIONS, grabcut_mask
+from .baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
 from .clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
 from .features import ColorTextureFeatures, FeatureExtractor
 from .metrics import mask_fbeta, mask_iou
@@ -43,14 +43,16 @@ class PaintSegModule(L.LightningModule):
         self.method, self.grabcut_iterations = method, grabcut_iterations
         self.segmenter = Segmenter(self.painter, self.features, self.amcp)
 
-    def segment_image(self, image: Tensor, prompt: Prompt) -> tuple[Tensor, Tensor, list[dict]]:
-        """(mask, the prompt's starting mask, per-iteration timings) for the image last set and a prompt."""
+    def segment_image(self, image: Tensor, prompt: Prompt, name: str = "") -> tuple[Tensor, Tensor, list[dict]]:
+        """(mask, the prompt's starting mask, per-iteration timings) for the image last set and a prompt;
+        ``name`` (the item's) seeds GrabCut, with the run's seed (``amcp.seed``)."""
         height, width = image.shape[-2:]
         if self.method == "grabcut":
             if isinstance(prompt, PointsPrompt):
                 raise ValueError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
             box = prompt.region_box(height, width)
-            return grabcut_mask(image, box, self.grabcut_iterations), prompt.initial_mask(height, width), []
+            mask = grabcut_mask(image, box, self.grabcut_iterations, grabcut_seed(self.amcp.seed, name))
+            return mask, prompt.initial_mask(height, width), []
         result = self.segmenter.predict(prompt)
         return result.mask.cpu(), result.prompt_mask.cpu(), [step.timings() for step in result.steps]
 
@@ -66,7 +68,7 @@ class PaintSegModule(L.LightningModule):
         if isinstance(prompt, ClickProtocol):
             record.update(self.run_clicks(item["image"], prompt, gt, ignore))
         else:
-            mask, prompt_mask, timings = self.segment_image(item["image"], prompt)
+            mask, prompt_mask, timings = self.segment_image(item["image"], prompt, item["name"])
             record.update(mask=mask, prompt=prompt, prompt_iou=None if gt is None else mask_iou(prompt_mask, gt, ignore),
                           timings=timings)
         record["iou"] = None if gt is None else mask_iou(record["mask"], gt, ignore)

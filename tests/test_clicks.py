@@ -1,9 +1,10 @@
 """The click simulator and NoC, with stand-in predictors (no painting)."""
+import numpy as np
 import pytest
 import torch
 
-from paintseg_engine.clicks import (Click, interior_point, iou_at, mean_iou_at, next_click, number_of_clicks,
-                                    simulate_clicks)
+from paintseg_engine.clicks import (Click, depth_map, interior_point, iou_at, mean_iou_at, next_click,
+                                    number_of_clicks, simulate_clicks)
 
 
 def rect(h=40, w=50, y0=10, y1=30, x0=10, x1=40):
@@ -83,3 +84,52 @@ def test_noc_and_miou_at_k():
 
 def test_click_is_a_plain_value():
     assert Click(1.0, 2.0, True) == Click(1.0, 2.0, True)
+
+
+# --- RITM's rules (isegm/inference/clicker.py), pinned on generated masks -----------------------
+
+
+def blob(seed=0, h=64, w=80):
+    """A random smooth blob with diagonal and curved edges (where chamfer distances err)."""
+    noise = torch.randn(1, 1, h // 8, w // 8, generator=torch.Generator().manual_seed(seed))
+    smooth = torch.nn.functional.interpolate(noise, (h, w), mode="bicubic", align_corners=False)[0, 0]
+    return smooth > 0.3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_depth_is_the_exact_euclidean_distance_with_the_border_as_boundary(seed):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    region = blob(seed).numpy()
+    exact = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    np.testing.assert_allclose(depth_map(region), exact, atol=1e-3)
+
+
+def test_among_equally_deep_pixels_the_first_in_row_major_order_is_clicked():
+    gt = rect(h=40, w=50, y0=10, y1=30, x0=10, x1=40)  # depth 10 on rows 19-20, columns 19-30
+    click = next_click(torch.zeros_like(gt), gt)
+    assert (click.x, click.y, click.positive) == (19.0, 19.0, True)
+
+
+def test_equal_depths_give_a_negative_click():
+    gt = rect(h=40, w=60, y0=10, y1=30, x0=5, x1=25)
+    spill = rect(h=40, w=60, y0=10, y1=30, x0=35, x1=55)  # same 20 x 20 square, off the object
+    click = next_click(spill, gt)
+    assert not click.positive and spill[int(click.y), int(click.x)]
+
+
+def test_a_clicked_pixel_is_never_clicked_again():
+    gt = rect()
+    run = simulate_clicks(lambda pos, neg: torch.zeros_like(gt), gt, max_clicks=6)
+    places = [(c.x, c.y) for c in run.clicks]
+    assert len(set(places)) == 6 and all(c.positive for c in run.clicks)
+    # each click is the deepest missed pixel not clicked yet: depth 10 ties, row-major order
+    assert places[:3] == [(19.0, 19.0), (20.0, 19.0), (21.0, 19.0)]
+
+
+def test_no_click_when_every_error_pixel_was_clicked():
+    gt = rect()
+    pred = gt.clone()
+    pred[20, 20] = False  # a one-pixel miss
+    first = next_click(pred, gt)
+    assert (first.x, first.y, first.positive) == (20.0, 20.0, True)
+    assert next_click(pred, gt, clicked=[first]) is None

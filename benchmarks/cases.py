@@ -28,7 +28,7 @@ RANDOM_FULL_SIZE, TINY = "random_full_size", "tiny"
 ENGINE_BACKENDS = ("onnxruntime", "tensorrt")  # backends that run an exported engine directory
 # Case field -> where it lands: (section of the model config, key).
 OVERRIDES = {
-    "resolution": ("amcp", "frame_size"),  # diffusion cases paint at this size too
+    "resolution": ("amcp", "frame_size"),  # the diffusion painter paints at the frame size
     "samples": ("amcp", "num_samples"),
     "iterations": ("amcp", "iterations"),
     "steps": ("painter", "steps"),
@@ -180,7 +180,6 @@ def resolve(config: BenchConfig, case: Case) -> dict:
         if name == "dtype":
             model["features"]["init_args"]["dtype"] = value
     if diffusion:
-        model["painter"]["init_args"]["resolution"] = model["amcp"].get("frame_size", AMCPConfig.frame_size)
         model["painter"]["init_args"]["backend"] = case.backend
     return {"model": model, "diffusion": diffusion, "changed": changed}
 

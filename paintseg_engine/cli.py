@@ -1,20 +1,106 @@
-"""``paintseg``: the LightningCLI entry point (``paintseg predict --config configs/default.yaml``)."""
+"""``paintseg``: the LightningCLI entry point (``paintseg predict --config configs/default.yaml``).
+
+The CLI composes a run: the model and the DataModule from the config, the prediction writer as
+its own ``writer`` section, and one ``output_dir`` (``{method}`` and ``{prompt}`` filled in, so
+one dataset config serves every model config and prompt) that it hands to both the writer and
+the DataModule (which skips the items finished there). It gives the writer the resolved settings,
+so a resume with other settings is refused.
+"""
 from __future__ import annotations
 
+import sys
+from typing import Literal
+
 from lightning.pytorch.cli import LightningCLI
+from torch import nn
 
 from .data.datamodule import PaintSegDataModule
+from .io import ImageLoadError
 from .module import PaintSegModule
+from .pretrained import MissingWeightsError
+from .prompts import PromptError
+from .run_folder import RunFolderError
+from .runtime.errors import BackendUnavailable, EngineMismatch
+from .writer import PredictionWriter, RunFailed
+
+# Errors a user can fix from their message alone: printed as one line, no traceback.
+USER_ERRORS = (RunFailed, RunFolderError, MissingWeightsError, EngineMismatch, BackendUnavailable, ImageLoadError,
+               PromptError, FileNotFoundError)
+# DataModule settings that change how a run is executed, not what it computes.
+EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
+
+
+def fill(template: str, prompt: str, method: str) -> str:
+    return template.format(prompt=prompt, method=method)
+
+
+def fill_all(templates: list[str], prompt: str, method: str) -> list[str]:
+    return [fill(t, prompt, method) for t in templates]
+
+
+def weights_fingerprints(model: PaintSegModule) -> dict[str, str]:
+    """The pretrained components' weights, hashed: a folder's files may change under the same name."""
+    from .runtime.manifest import weights_fingerprint
+
+    parts = {"painter": model.painter, "features": model.features}
+    return {name: weights_fingerprint(part) for name, part in parts.items() if isinstance(part, nn.Module)}
+
+
+class PaintSegCLI(LightningCLI):
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {"predict": {"model", "dataloaders", "datamodule"}}  # nothing here trains
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(PredictionWriter, "writer")
+        parser.add_argument("--output_dir", default="outputs/{method}/{prompt}",
+                            help="the run folder ({method} and {prompt} are filled in)")
+        parser.add_argument("--compare_with", type=list[str], default=[],
+                            help="run folders whose rows join the results table ({method}, {prompt} filled in)")
+        parser.add_argument("--overwrite", type=bool, default=False,
+                            help="remove outputs of other settings from output_dir instead of refusing to resume")
+        parser.add_argument("--on_error", type=Literal["stop", "skip"], default="stop",
+                            help="an item that fails: stop the run, or record it in failures.json and go on")
+        parser.link_arguments("overwrite", "writer.overwrite")
+        parser.link_arguments("on_error", "writer.on_error")
+        run = ("output_dir", "data.prompt", "model.method")
+        parser.link_arguments(run, "writer.output_dir", compute_fn=fill)
+        parser.link_arguments(run, "data.run_dir", compute_fn=fill)
+        parser.link_arguments(("compare_with", "data.prompt", "model.method"), "writer.compare_with",
+                              compute_fn=fill_all)
+
+    def before_predict(self) -> None:
+        config = self.config[self.subcommand]
+        data = {k: v for k, v in config.data.as_dict().items() if k not in EXECUTION_ONLY}
+        settings = {"model": config.model.as_dict(), "data": data, "seed": config.seed_everything,
+                    "weights": weights_fingerprints(self.model)}
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, PredictionWriter):
+                callback.settings = settings
+        if self.config_init[self.subcommand].get("return_predictions") is None:
+            self.config_init[self.subcommand]["return_predictions"] = False  # the writer has them; keep none in memory
 
 
 def main(args: list[str] | None = None) -> None:
-    LightningCLI(
-        PaintSegModule,
-        PaintSegDataModule,
-        args=args,
-        # Predict runs never fit, so a saved config would only clutter the output folder.
-        save_config_callback=None,
-    )
+    # The one-image command and the web app have their own modules; the rest is a LightningCLI run.
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["segment"]:
+        from .segment_command import main as segment
+        return segment(argv[1:])
+    if argv[:1] == ["app"]:
+        from .app import main as app
+        return app(argv[1:])
+    try:
+        PaintSegCLI(
+            PaintSegModule,
+            PaintSegDataModule,
+            args=args,
+            # Predict runs never fit: a saved config would only clutter the folder, optimizers are moot.
+            save_config_callback=None,
+            auto_configure_optimizers=False,
+        )
+    except USER_ERRORS as error:
+        sys.exit(f"paintseg: error: {error}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The LightningModule: AMCP (or the GrabCut baseline) as ``predict_step``. Thin by design; the
-algorithm is in the amcp package, the click protocol in clicks.py."""
+"""The LightningModule: AMCP (or the GrabCut baseline) as ``predict_step``. Thin by design: the
+algorithm is the amcp package's Segmenter, the click protocol is clicks.py, writing is the
+prediction writer's."""
 from __future__ import annotations
 
 import time
@@ -12,19 +13,26 @@ from .amcp import AMCPConfig, Segmenter
 from .baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
 from .clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
 from .features import ColorTextureFeatures, FeatureExtractor
+from .io import ImageLoadError
 from .metrics import mask_fbeta, mask_iou
 from .painters import OpenCVPainter, Painter
-from .prompts import PointsPrompt, Prompt
+from .prompts import PointsPrompt, Prompt, PromptError
+from .records import Failure, Prediction, PredictionRecord
+
+# What one item may fail with and the run go on: bad files, prompts and inputs. A bug elsewhere
+# (TypeError, RuntimeError from a model) still stops the run with its traceback.
+ITEM_ERRORS = (ImageLoadError, PromptError, ValueError, OSError)
 
 
 class PaintSegModule(L.LightningModule):
     """Segments each image of a predict batch.
 
     A batch is a list of items (``image`` [3, H, W] in [0, 1], ``prompt``, optional ``gt`` and
-    ``ignore`` masks, ``name``, ``dataset``); ``predict_step`` returns one record per item with
-    the mask, the IoU and F-beta of the mask, the IoU of the raw prompt, and timings. A
-    ``clicks`` prompt runs the interactive protocol: one segmentation per simulated click, and
-    the record adds the IoU after each click and NoC@85/90.
+    ``ignore`` masks, ``name``, ``dataset``); ``predict_step`` returns one ``Prediction`` per item:
+    the mask with its ``PredictionRecord`` (IoU and F-beta of the mask, IoU of the raw prompt,
+    timings), or a ``Failure`` saying why the item could not be segmented. A ``clicks`` prompt
+    runs the interactive protocol on one segmenter session: one prediction per simulated click,
+    and the record adds the IoU after each click and NoC@85/90.
 
     ``method: grabcut`` replaces AMCP by OpenCV's GrabCut from the prompt's box, the classical
     baseline, with the same records (no timings per iteration). It has no use for clicks.
@@ -43,7 +51,36 @@ class PaintSegModule(L.LightningModule):
         self.method, self.grabcut_iterations = method, grabcut_iterations
         self.segmenter = Segmenter(self.painter, self.features, self.amcp)
 
-    def segment_image(self, image: Tensor, prompt: Prompt, name: str = "") -> tuple[Tensor, Tensor, list[dict]]:
+    def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
+        return [self.predict_item(item) for item in batch]
+
+    def predict_item(self, item: dict) -> Prediction:
+        name, dataset = item["name"], item["dataset"]
+        if "error" in item:  # the DataModule could not read it
+            return Prediction(name, dataset, failure=Failure(name, dataset, item["error"]))
+        try:
+            return self.segment_item(item)
+        except ITEM_ERRORS as error:
+            return Prediction(name, dataset, failure=Failure(name, dataset, f"{item.get('path', name)}: {error}"))
+
+    def segment_item(self, item: dict) -> Prediction:
+        start = time.perf_counter()
+        image, prompt, gt, ignore = item["image"], item["prompt"], item.get("gt"), item.get("ignore")
+        if self.method == "amcp":
+            self.segmenter.set_image(image.to(self.device))  # once per image, however many prompts
+        record = PredictionRecord(name=item["name"], dataset=item["dataset"], prompt=prompt.kind, method=self.method,
+                                  iou=None, prompt_iou=None, fbeta=None, seconds=0.0)
+        if isinstance(prompt, ClickProtocol):
+            mask, prompt = self.run_clicks(item, prompt, record)
+        else:
+            mask, prompt_mask, record.timings = self.segment_image(image, prompt, item["name"])
+            record.prompt_iou = None if gt is None else mask_iou(prompt_mask, gt, ignore)
+        if gt is not None:
+            record.iou, record.fbeta = mask_iou(mask, gt, ignore), mask_fbeta(mask, gt, ignore)
+        record.seconds = time.perf_counter() - start
+        return Prediction(item["name"], item["dataset"], record=record, mask=mask, prompt=prompt)
+
+    def segment_image(self, image: Tensor, prompt: Prompt, name: str) -> tuple[Tensor, Tensor, list[dict]]:
         """(mask, the prompt's starting mask, per-iteration timings) for the image last set and a prompt;
         ``name`` (the item's) seeds GrabCut, with the run's seed (``amcp.seed``)."""
         height, width = image.shape[-2:]
@@ -51,43 +88,23 @@ class PaintSegModule(L.LightningModule):
             if isinstance(prompt, PointsPrompt):
                 raise ValueError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
             box = prompt.region_box(height, width)
-            mask = grabcut_mask(image, box, self.grabcut_iterations, grabcut_seed(self.amcp.seed, name))
-            return mask, prompt.initial_mask(height, width), []
+            return (grabcut_mask(image, box, self.grabcut_iterations, grabcut_seed(self.amcp.seed, name)),
+                    prompt.initial_mask(height, width), [])
         result = self.segmenter.predict(prompt)
         return result.mask.cpu(), result.prompt_mask.cpu(), [step.timings() for step in result.steps]
 
-    def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        return [self.predict_item(item) for item in batch]
-
-    def predict_item(self, item: dict) -> dict:
-        start = time.perf_counter()
-        prompt, gt, ignore = item["prompt"], item.get("gt"), item.get("ignore")
-        record = {"name": item["name"], "dataset": item["dataset"], "method": self.method, "prompt_kind": prompt.kind}
-        if self.method == "amcp":
-            self.segmenter.set_image(item["image"].to(self.device))  # once per image, however many prompts
-        if isinstance(prompt, ClickProtocol):
-            record.update(self.run_clicks(item["image"], prompt, gt, ignore))
-        else:
-            mask, prompt_mask, timings = self.segment_image(item["image"], prompt, item["name"])
-            record.update(mask=mask, prompt=prompt, prompt_iou=None if gt is None else mask_iou(prompt_mask, gt, ignore),
-                          timings=timings)
-        record["iou"] = None if gt is None else mask_iou(record["mask"], gt, ignore)
-        record["fbeta"] = None if gt is None else mask_fbeta(record["mask"], gt, ignore)
-        record["seconds"] = time.perf_counter() - start
-        return record
-
-    def run_clicks(self, image: Tensor, protocol: ClickProtocol, gt: Tensor | None, ignore: Tensor | None) -> dict:
+    def run_clicks(self, item: dict, protocol: ClickProtocol, record: PredictionRecord) -> tuple[Tensor, Prompt]:
+        gt, ignore = item.get("gt"), item.get("ignore")
         if gt is None:
             raise ValueError("the click protocol simulates clicks from ground truth, and this item has none")
-        timings: list[dict] = []
 
         def predict(positive, negative):
-            mask, _, click_timings = self.segment_image(image, PointsPrompt(positive, negative))
-            timings.extend(click_timings)
+            mask, _, timings = self.segment_image(item["image"], PointsPrompt(positive, negative), item["name"])
+            record.timings.extend(timings)
             return mask
 
         run = simulate_clicks(predict, gt, ignore, protocol.max_clicks, protocol.stop_iou)
-        nocs = {noc_key(t): number_of_clicks(run.ious, t, protocol.max_clicks) for t in NOC_THRESHOLDS}
-        return {"mask": run.mask, "prompt": PointsPrompt(run.positive, run.negative), "prompt_iou": None,
-                "clicks": [[c.x, c.y, c.positive] for c in run.clicks], "click_ious": run.ious, **nocs,
-                "max_clicks": protocol.max_clicks, "timings": timings}
+        record.clicks = [[c.x, c.y, c.positive] for c in run.clicks]
+        record.click_ious, record.max_clicks = run.ious, protocol.max_clicks
+        record.noc85, record.noc90 = (number_of_clicks(run.ious, t, protocol.max_clicks) for t in NOC_THRESHOLDS)
+        return run.mask, PointsPrompt(run.positive, run.negative)

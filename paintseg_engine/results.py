@@ -2,25 +2,30 @@
 
     python -m paintseg_engine.results outputs/a outputs/b --out benchmarks/results/x --title "..."
 
-merges the records of several runs (e.g. AMCP's and the GrabCut baseline's) into one table;
-the prediction writer writes the same table for its own run at the end of predict.
+merges the records of several runs (e.g. AMCP's and the GrabCut baseline's) into one table, each
+run's records of its own settings only; the prediction writer writes the same table for its own
+run at the end of predict. ``failed`` counts the items that could not be segmented: their
+metrics are missing from the row, and a row with failures says so.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
+from .io import write_text_atomic
+from .records import Failure, PredictionRecord
+from .run_folder import RunFolder
 
 MIOU_AT_CLICKS = (1, 5)
 NOC_KEYS = tuple(noc_key(t) for t in NOC_THRESHOLDS)
 # "iou" / "prompt_iou": means over images (the names metrics.json has always used).
-COLUMNS = ("dataset", "prompt", "method", "images", "iou", "prompt_iou", *NOC_KEYS,
+COLUMNS = ("dataset", "prompt", "method", "images", "failed", "iou", "prompt_iou", *NOC_KEYS,
            *(f"miou_at_{k}" for k in MIOU_AT_CLICKS), "max_fbeta", "seconds_per_image")
 HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", **{noc_key(t): f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS},
            **{f"miou_at_{k}": f"mIoU@{k}" for k in MIOU_AT_CLICKS}, "max_fbeta": "max F-beta",
@@ -28,30 +33,34 @@ HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", **{noc_key(t): f"NoC@{r
 DECIMALS = 4
 
 
-def read_records(output_dir: str | Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(output_dir).glob("*/records/*.json"))]
-
-
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return round(float(np.mean(values)), DECIMALS) if values else None
 
 
-def summarize(records: list[dict]) -> list[dict]:
-    """Means per (dataset, prompt, method), in the order the groups first appear."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def summarize(records: list[PredictionRecord], failures: list[Failure] = ()) -> list[dict]:
+    """Means per (dataset, prompt, method), in the order the groups first appear; ``failed``
+    counts each dataset's failures (a failed item has no prompt kind or method of its own)."""
+    groups: dict[tuple, list[PredictionRecord]] = defaultdict(list)
     for record in records:
-        groups[record["dataset"], record["prompt"], record.get("method", "amcp")].append(record)
+        groups[record.dataset, record.prompt, record.method].append(record)
+    failed = defaultdict(int)
+    for failure in failures:
+        failed[failure.dataset] += 1
     rows = []
     for (dataset, prompt, method), group in groups.items():
-        clicks = [r["click_ious"] for r in group if r.get("click_ious")]
-        row = {"dataset": dataset, "prompt": prompt, "method": method, "images": len(group),
-               "iou": _mean(r["iou"] for r in group), "prompt_iou": _mean(r.get("prompt_iou") for r in group),
-               **{key: _mean(r.get(key) for r in group) for key in NOC_KEYS},
-               **{f"miou_at_{k}": round(mean_iou_at(clicks, k), DECIMALS) if clicks else None for k in MIOU_AT_CLICKS},
-               "max_fbeta": _mean(r.get("fbeta") for r in group),
-               "seconds_per_image": _mean(r["seconds"] for r in group)}
-        rows.append(row)
+        clicks = [r.click_ious for r in group if r.click_ious]
+        rows.append({"dataset": dataset, "prompt": prompt, "method": method, "images": len(group),
+                     "failed": failed.pop(dataset, 0),
+                     "iou": _mean(r.iou for r in group), "prompt_iou": _mean(r.prompt_iou for r in group),
+                     **{key: _mean(getattr(r, key) for r in group) for key in NOC_KEYS},
+                     **{f"miou_at_{k}": round(mean_iou_at(clicks, k), DECIMALS) if clicks else None
+                        for k in MIOU_AT_CLICKS},
+                     "max_fbeta": _mean(r.fbeta for r in group),
+                     "seconds_per_image": _mean(r.seconds for r in group)})
+    # A dataset whose every item failed still gets its row: the table must not hide it.
+    rows += [{**dict.fromkeys(COLUMNS), "dataset": dataset, "images": 0, "failed": count}
+             for dataset, count in failed.items()]
     return rows
 
 
@@ -65,13 +74,13 @@ def markdown_table(rows: list[dict]) -> str:
 def write_results(rows: list[dict], folder: str | Path, title: str = "Results", notes: str = "") -> str:
     """Writes ``results.csv`` and ``results.md`` (title, notes, table) in ``folder``; returns the table."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(folder / "results.csv", text.getvalue())
     table = markdown_table(rows)
-    (folder / "results.md").write_text(f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n")
+    write_text_atomic(folder / "results.md", f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n")
     return table
 
 
@@ -82,7 +91,7 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--title", default="Results")
     parser.add_argument("--notes", default="", help="text above the table: subsets, settings, machine")
     options = parser.parse_args(args)
-    rows = summarize([r for run in options.runs for r in read_records(run)])
+    rows = [row for run in map(RunFolder, options.runs) for row in summarize(run.current_records(), run.failures())]
     print(write_results(rows, options.out, options.title, options.notes))
 
 

@@ -1,92 +1,122 @@
-"""Writes each prediction as it comes, and the results table at the end of predict.
+"""Writes each prediction as it comes, and the results table once at the end of predict.
 
-Per image, under ``<output_dir>/<dataset>/``: ``masks/<stem>.png``, ``overlays/<stem>.png`` and
-last ``records/<stem>.json``. Every file is written atomically and the record last, so a record
-means the image is finished: a restarted run skips it and its IoU still counts in the metrics.
-At the end: ``<dataset>/metrics.json`` (that dataset's row) and ``results.md`` / ``results.csv``
-(results.py), which may also take in the rows of other runs' folders (``compare_with``), e.g. the
-GrabCut baseline's. One output folder holds one prompt kind and method: resuming into a folder
-made with others would skip images they finished, so the writer refuses. ``{method}`` and
-``{prompt}`` in ``output_dir`` / ``compare_with`` are filled in, so one dataset config serves
-every model config layered under it.
+The writer only receives predictions and writes them, through the run folder (run_folder.py):
+per image the mask, the overlay and last the record, each atomically, so a record means the
+image is finished and a restarted run skips it. An item that failed is written as a failure.
+
+``on_error`` is the failure policy: ``stop`` ends the run at the first failed item (under DDP, at
+the end of the run, once every rank has finished) with one message naming the file; ``skip``
+records every failure (``failures.json`` per dataset, a ``failed`` column in the table) and goes
+on. Either way the run fails when any item failed, unless the policy is ``skip``.
+
+At the end, once on rank zero after every rank has finished: ``<dataset>/metrics.json``, the
+dataset's ``failures.json``, and ``results.md`` / ``results.csv``, from the records made with
+this run's settings only; ``compare_with`` adds the rows of other runs' folders (e.g. the GrabCut
+baseline's).
 """
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
-import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from .io import save_png_atomic, write_json_atomic
-from .results import NOC_KEYS, read_records, summarize, write_results
+from .records import Failure, Prediction
+from .results import summarize, write_results
+from .run_folder import RunFolder, RunFolderError
 from .visualize import overlay
-CLICK_KEYS = ("clicks", "click_ious", *NOC_KEYS, "max_clicks")  # clicks: [x, y, positive]
 
 
-def step_seconds(timings: list[dict], step: str) -> float | None:
-    seconds = [t["seconds"] for t in timings if t["step"] == step]
-    return sum(seconds) / len(seconds) if seconds else None
+class RunFailed(RuntimeError):
+    """Items of the run failed under ``on_error: stop``; the message names the first."""
 
 
 class PredictionWriter(BasePredictionWriter):
+    """Args:
+        output_dir: the run folder.
+        overlays: write the mask over the image, prompt drawn, per item.
+        compare_with: other run folders whose rows join the results table.
+        title: the table's title.
+        on_error: ``stop`` or ``skip`` (above).
+        overwrite: remove outputs of other settings from ``output_dir`` instead of refusing.
+        settings: what decides this run's results (model, data, prompt protocol, weights); a
+            resume with other settings is refused. The CLI fills it from the resolved config.
+    """
+
     def __init__(self, output_dir: str = "outputs", overlays: bool = True, compare_with: list[str] | None = None,
-                 title: str = "Results"):
+                 title: str = "Results", on_error: Literal["stop", "skip"] = "stop", overwrite: bool = False,
+                 settings: dict[str, Any] | None = None):
         super().__init__(write_interval="batch")
-        self.output_template, self.compare_templates = output_dir, list(compare_with or [])
-        self.output_dir, self.compare_with = Path(output_dir), []
-        self.overlays = overlays
-        self.title = title
+        if on_error not in ("stop", "skip"):
+            raise ValueError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+        self.run = RunFolder(output_dir)
+        self.compare_with = [RunFolder(p) for p in compare_with or [] if Path(p).resolve() != Path(output_dir).resolve()]
+        self.overlays, self.title, self.on_error, self.overwrite = overlays, title, on_error, overwrite
+        self.settings = settings or {}
+        self.settings_key = ""
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        datamodule = getattr(trainer, "datamodule", None)
-        prompt, method = getattr(datamodule, "prompt", "prompt"), getattr(pl_module, "method", "amcp")
-        self.output_dir = Path(self.output_template.format(prompt=prompt, method=method))
-        others = (Path(p.format(prompt=prompt, method=method)) for p in self.compare_templates)
-        self.compare_with = [p for p in others if p.resolve() != self.output_dir.resolve()]
-        # Resume: the DataModule skips images this writer has finished.
-        if datamodule is not None and getattr(datamodule, "skip_done_in", "") is None:
-            datamodule.skip_done_in = str(self.output_dir)
-        if hasattr(datamodule, "prompt"):
-            self._refuse_other_runs(prompt, method)
+        # Rank zero claims the folder (refusing other settings, clearing a killed run's leftovers)
+        # before any rank reads which items are finished or writes.
+        error = key = None
+        if trainer.is_global_zero:
+            try:
+                key = self.run.claim(self.settings, self.overwrite)
+            except RunFolderError as err:
+                error = str(err)
+        # Every rank must learn of a refusal, or the others would wait for rank zero forever.
+        error, self.settings_key = trainer.strategy.broadcast((error, key))
+        if error:
+            raise RunFailed(error)
 
-    def _refuse_other_runs(self, prompt: str, method: str) -> None:
-        """Resuming into a folder of another prompt kind or method would skip images this run never did."""
-        first = next(self.output_dir.glob("*/records/*.json"), None)
-        if first is None:
-            return
-        record = json.loads(first.read_text())
-        found = (record["prompt"], record.get("method", "amcp"))
-        if found != (prompt, method):
-            raise ValueError(f"{self.output_dir} holds {found[0]} / {found[1]} records ({first}); this run is "
-                             f"{prompt} / {method}: give it its own output_dir")
-
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
-        for record, item in zip(prediction, batch):
-            folder = self.output_dir / record["dataset"]
-            stem = record["name"]
-            save_png_atomic(folder / "masks" / f"{stem}.png", record["mask"].numpy().astype(np.uint8) * 255)
+    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch, batch_idx,
+                           dataloader_idx=0) -> None:
+        for pred, item in zip(prediction, batch):
+            if pred.failure is not None:
+                self.write_failure(pred.failure, trainer.world_size)
+                continue
+            run, record = self.run, pred.record
+            record.settings = self.settings_key
+            save_png_atomic(run.mask_path(pred.dataset, pred.name), pred.mask.numpy().astype(np.uint8) * 255)
             if self.overlays:
-                save_png_atomic(folder / "overlays" / f"{stem}.png", overlay(item["image"], record["mask"], record["prompt"]))
-            write_json_atomic(folder / "records" / f"{stem}.json", {
-                "name": stem,
-                "dataset": record["dataset"],
-                "prompt": record["prompt_kind"],
-                "method": record["method"],
-                "iou": record["iou"],
-                "prompt_iou": record["prompt_iou"],
-                "fbeta": record["fbeta"],
-                **{key: record[key] for key in CLICK_KEYS if key in record},
-                "seconds": record["seconds"],
-                "inpaint_seconds": step_seconds(record["timings"], "inpaint"),
-                "outpaint_seconds": step_seconds(record["timings"], "outpaint"),
-                "timings": record["timings"],
-            })
+                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item["image"], pred.mask, pred.prompt))
+            run.clear_failure(pred.dataset, pred.name)
+            write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
+
+    def write_failure(self, failure: Failure, world_size: int) -> None:
+        self.run.write_failure(failure)
+        # One process can stop here; under DDP the other ranks would wait for this one forever.
+        if self.on_error == "stop" and world_size == 1:
+            raise RunFailed(f"{failure.dataset}/{failure.name}: {failure.error} (on_error: skip records such "
+                            f"items in failures.json and goes on)")
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        rows = summarize(read_records(self.output_dir))
+        trainer.strategy.barrier("paintseg_results")
+        if trainer.is_global_zero:
+            self.write_table()
+        trainer.strategy.barrier("paintseg_results_written")
+        failures = self.run.failures()  # every rank's, from the shared folder
+        if failures and self.on_error == "stop":
+            first = failures[0]
+            raise RunFailed(f"{len(failures)} item(s) failed, first {first.dataset}/{first.name}: {first.error} "
+                            f"(all in {self.run.root}/*/failures.json)")
+        self.run.release()
+
+    def write_table(self) -> None:
+        records = self.run.records(self.settings_key)
+        failures = self.run.failures()
+        for dataset in sorted({r.dataset for r in records} | {f.dataset for f in failures}):
+            write_json_atomic(self.run.dataset_dir(dataset) / "failures.json",
+                              [asdict(f) for f in failures if f.dataset == dataset])
+        rows = summarize(records, failures)
         for row in rows:
-            write_json_atomic(self.output_dir / row["dataset"] / "metrics.json", row)
-        rows += summarize([r for folder in self.compare_with for r in read_records(folder)])
-        print("\n" + write_results(rows, self.output_dir, self.title))
+            write_json_atomic(self.run.dataset_dir(row["dataset"]) / "metrics.json", row)
+        for other in self.compare_with:
+            rows += summarize(other.current_records(), other.failures())
+        print("\n" + write_results(rows, self.run.root, self.title))
+        if failures:
+            print(f"{len(failures)} item(s) failed and are not in the table's metrics: "
+                  f"{self.run.root}/<dataset>/failures.json")

@@ -84,7 +84,7 @@ def test_void_band_is_ignored(tmp_path):
 
 def predict(tmp_path, dataset_root, limit_batches=None):
     out = tmp_path / "out"
-    dm = PaintSegDataModule([DatasetSpec("gen", str(dataset_root))])
+    dm = PaintSegDataModule([DatasetSpec("gen", str(dataset_root))], run_dir=str(out))
     trainer = L.Trainer(accelerator="cpu", logger=False, callbacks=[PredictionWriter(str(out))],
                         limit_predict_batches=limit_batches, enable_progress_bar=False)
     trainer.predict(PaintSegModule(amcp=FAST), datamodule=dm, return_predictions=False)
@@ -101,8 +101,8 @@ def test_writer_outputs_and_resume(tmp_path, generated):
     assert all((out / "gen/records" / f"{p}.json").stat().st_mtime_ns == t for p, t in first.items())
     metrics = json.loads((out / "gen/metrics.json").read_text())
     assert metrics["images"] == 4 and 0 <= metrics["iou"] <= 1 and 0 < metrics["prompt_iou"] <= 1
-    assert (out / "results.csv").read_text().startswith("dataset,prompt,method,images,iou,prompt_iou")
-    assert "| gen | box | amcp | 4 |" in (out / "results.md").read_text()
+    assert (out / "results.csv").read_text().startswith("dataset,prompt,method,images,failed,iou,prompt_iou")
+    assert "| gen | box | amcp | 4 | 0 |" in (out / "results.md").read_text()
     mask = load_mask(out / "gen/masks/scene_002.png")
     assert mask.shape == (60, 80) and set(mask.unique().tolist()) <= {0, 255}
     assert load_image(out / "gen/overlays/scene_002.png").shape == (3, 60, 80)
@@ -135,11 +135,9 @@ def test_bad_inputs_get_clear_errors(tmp_path, generated):
     (root / "masks").mkdir()
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "images/a.png")
     Image.fromarray(np.zeros((21, 30), np.uint8)).save(root / "masks/a.png")
-    with pytest.raises(ValueError, match="a.png.*HxW"):
-        SegmentationFolder(root, "ds")[0]
+    assert "a.png is (21, 30) but image" in SegmentationFolder(root, "ds")[0]["error"]
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / "masks/a.png")
-    with pytest.raises(ValueError, match="empty"):
-        SegmentationFolder(root, "ds")[0]
+    assert "is empty" in SegmentationFolder(root, "ds")[0]["error"]
 
 
 def test_image_modes_load_as_rgb_floats(tmp_path):

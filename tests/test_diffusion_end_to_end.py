@@ -39,7 +39,7 @@ def test_predict_with_a_shipped_config_on_tiny_weights(tmp_path, monkeypatch, we
     model["amcp"].update(TINY_AMCP)
     out = tmp_path / "out"
     settings["trainer"].update(accelerator="cpu", enable_progress_bar=False)
-    settings["trainer"]["callbacks"][0]["init_args"]["output_dir"] = str(out)
+    settings["output_dir"] = str(out)
     dataset = generate_dataset(tmp_path / "data", num_images=2, height=48, width=64, seed=2)
     settings["data"]["datasets"] = [{"name": "generated", "root": str(dataset), "kind": "folder"}]
     config_file = tmp_path / config

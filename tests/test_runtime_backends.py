@@ -133,7 +133,7 @@ def test_predict_on_onnxruntime_writes_the_masks_of_torch(engine, tmp_path, monk
     for backend, options in [("torch", "{}"), ("onnxruntime", f"{{engine_dir: {engine_dir}}}")]:
         out = tmp_path / backend
         main(["predict", "--config", str(CONFIGS / "fast.yaml"), "--trainer.accelerator", "cpu",
-              "--trainer.enable_progress_bar", "false", "--trainer.callbacks.init_args.output_dir", str(out),
+              "--trainer.enable_progress_bar", "false", "--output_dir", str(out),
               "--model.painter.init_args.model", str(checkpoint), "--model.painter.init_args.dtype", "float32",
               "--model.painter.init_args.steps", "2", "--model.painter.init_args.resolution", "64",
               "--model.painter.init_args.backend", backend, "--model.painter.init_args.backend_options", options,

@@ -14,10 +14,14 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from ..io import load_image, load_mask
+from ..io import ImageLoadError, load_image, load_mask
+from ..prompts import PromptError
+from ..run_folder import RunFolder, check_dataset_name
 from .protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
-from .readers import decode_mask, layout_of, list_samples
+from .readers import Sample, decode_mask, layout_of, list_samples
 from .synthetic import generate_dataset
+
+DATASET_KINDS = ("folder", "synthetic")
 
 
 @dataclass
@@ -38,10 +42,23 @@ class DatasetSpec:
     split: str = "val"
     coarse_mask_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        check_dataset_name(self.name)
+        if self.kind not in DATASET_KINDS:
+            raise ValueError(f"dataset {self.name!r}: kind must be one of {DATASET_KINDS}, got {self.kind!r}")
+        layout_of(self.name, self.layout)
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"dataset {self.name!r}: max_images must be >= 1, got {self.max_images}")
+
 
 class SegmentationFolder(Dataset):
     """Items: ``image`` [3, H, W] float, ``gt`` / ``ignore`` bool [H, W] (``ignore`` None when
-    nothing is ignored), ``prompt``, ``name`` (file stem, or ``<stem>_<id>`` per instance), ``dataset``."""
+    nothing is ignored), ``prompt``, ``name`` (file stem, or ``<stem>_<id>`` per instance), ``dataset``.
+
+    An item that cannot be read (corrupt image, no mask, a mask of another size, no object) is
+    ``{"name", "dataset", "error"}`` instead: one bad file never stops a dataset, and the run's
+    failure policy decides what happens (the prediction writer's ``on_error``).
+    """
 
     def __init__(self, root: str | Path, name: str, prompt: str = "box", skip: set[str] | None = None,
                  max_images: int | None = None, layout: str = "folder", split: str = "val",
@@ -60,19 +77,30 @@ class SegmentationFolder(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        image = load_image(sample.image)
+        try:
+            return {**self.load(sample), "name": sample.name, "dataset": self.name}
+        except (ImageLoadError, PromptError, ValueError, OSError) as error:
+            return {"name": sample.name, "dataset": self.name, "error": str(error)}
+
+    def load(self, sample: Sample) -> dict:
+        if sample.problem:
+            raise ValueError(sample.problem)
         if sample.mask is None:
             raise FileNotFoundError(f"{sample.image}: no ground-truth mask to make a {self.prompt} prompt from")
         raw = load_mask(sample.mask)
+        image = load_image(sample.image)
         if tuple(raw.shape) != tuple(image.shape[-2:]):
-            raise ValueError(f"mask {sample.mask} is {tuple(raw.shape)} but image {sample.image} is "
-                             f"{tuple(image.shape[-2:])} (HxW)")
+            stored = load_image(sample.image, apply_exif=False)
+            if tuple(raw.shape) != tuple(stored.shape[-2:]):
+                raise ValueError(f"mask {sample.mask} is {tuple(raw.shape)} but image {sample.image} is "
+                                 f"{tuple(image.shape[-2:])} (HxW)")
+            image = stored  # the mask was drawn on the pixels as stored, before EXIF rotation
         gt, ignore = decode_mask(raw, self.layout, sample.instance)
         if not gt.any():
-            raise ValueError(f"mask {sample.mask} is empty: no object to make a prompt from")
+            what = "all void" if ignore.all() else "empty"
+            raise ValueError(f"mask {sample.mask} is {what}: no object to make a prompt from")
         prompt = prompt_from_gt(gt, self.prompt, sample.name, self.settings, self.coarse_mask_dir)
-        return {"image": image, "gt": gt, "ignore": ignore if ignore.any() else None, "prompt": prompt,
-                "name": sample.name, "dataset": self.name}
+        return {"image": image, "gt": gt, "ignore": ignore if ignore.any() else None, "prompt": prompt}
 
 
 def collate_items(items: list[dict]) -> list[dict]:
@@ -81,18 +109,32 @@ def collate_items(items: list[dict]) -> list[dict]:
 
 class PaintSegDataModule(L.LightningDataModule):
     """One predict dataloader per dataset, every item prompted the same way (``prompt``, with
-    ``prompt_settings``). Images whose record exists under ``skip_done_in`` (the prediction
-    writer's folder; the writer sets it) are skipped, so a restarted run resumes."""
+    ``prompt_settings``). Items finished in the run folder ``run_dir`` are skipped, so a
+    restarted run resumes. ``max_images``, when set, caps every dataset (evenly spaced items).
 
-    def __init__(self, datasets: list[DatasetSpec], prompt: str = "box", prompt_settings: PromptSettings | None = None,
-                 batch_size: int = 1, num_workers: int = 0, skip_done_in: str | None = None):
+    ``datasets`` are plain mappings of ``DatasetSpec`` fields: a config layered over another
+    replaces the list whole (a list of dataclasses would be merged item by item, and a dataset
+    of photos would inherit ``kind: synthetic`` from the list it replaces).
+    """
+
+    def __init__(self, datasets: list[dict], prompt: str = "box", prompt_settings: PromptSettings | None = None,
+                 max_images: int | None = None, run_dir: str | None = None, batch_size: int = 1,
+                 num_workers: int = 0):
         super().__init__()
         if not datasets:
             raise ValueError("PaintSegDataModule needs at least one dataset")
+        if prompt not in PROMPT_KINDS:
+            raise ValueError(f"unknown prompt kind {prompt!r}; expected one of {PROMPT_KINDS}")
         self.specs = [d if isinstance(d, DatasetSpec) else DatasetSpec(**d) for d in datasets]
+        names = [check_dataset_name(spec.name) for spec in self.specs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"dataset names must differ (they name output folders): {repeated} repeated")
+        if max_images is not None and max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {max_images}")
         self.prompt, self.prompt_settings = prompt, prompt_settings or PromptSettings()
+        self.max_images, self.run_dir = max_images, run_dir
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.skip_done_in = skip_done_in
 
     @property
     def dataset_names(self) -> list[str]:
@@ -102,16 +144,11 @@ class PaintSegDataModule(L.LightningDataModule):
         for spec in self.specs:
             if spec.kind == "synthetic":
                 generate_dataset(spec.root, num_images=spec.num_images, seed=spec.seed)
-            elif spec.kind != "folder":
-                raise ValueError(f"dataset {spec.name!r}: unknown kind {spec.kind!r} (folder or synthetic)")
-
-    def _done(self, spec: DatasetSpec) -> set[str]:
-        if self.skip_done_in is None:
-            return set()
-        return {p.stem for p in (Path(self.skip_done_in) / spec.name / "records").glob("*.json")}
 
     def dataset(self, spec: DatasetSpec) -> SegmentationFolder:
-        return SegmentationFolder(spec.root, spec.name, self.prompt, self._done(spec), spec.max_images, spec.layout,
+        finished = RunFolder(self.run_dir).finished(spec.name) if self.run_dir else set()
+        max_images = min(filter(None, (spec.max_images, self.max_images)), default=None)
+        return SegmentationFolder(spec.root, spec.name, self.prompt, finished, max_images, spec.layout,
                                   spec.split, self.prompt_settings, spec.coarse_mask_dir)
 
     def predict_dataloader(self) -> list[DataLoader]:

@@ -53,6 +53,7 @@ class Sample:
     image: Path
     mask: Path | None
     instance: int | None = None
+    problem: str | None = None  # why this item cannot be used, found while listing
 
 
 def layout_of(name: str, layout: str) -> Layout:
@@ -73,8 +74,18 @@ def _folders(root: Path, name: str, layout_name: str, layout: Layout) -> tuple[P
     raise FileNotFoundError(f"dataset {name!r}: no image folder under {root} ({expected})")
 
 
-def _by_stem(folder: Path, extensions: tuple[str, ...]) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in extensions}
+def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    # Hidden files (macOS' ._name.png resource forks, editors' temporaries) are not data.
+    return [p for p in sorted(folder.iterdir())
+            if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file()]
+
+
+def _by_stem(folder: Path, extensions: tuple[str, ...]) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """(stem -> file, stem -> files for stems that more than one file shares)."""
+    files: dict[str, list[Path]] = {}
+    for path in _files(folder, extensions):
+        files.setdefault(path.stem, []).append(path)
+    return {stem: paths[0] for stem, paths in files.items()}, {s: p for s, p in files.items() if len(p) > 1}
 
 
 def list_samples(root: str | Path, name: str, layout_name: str = "folder", split: str = "val") -> list[Sample]:
@@ -82,7 +93,15 @@ def list_samples(root: str | Path, name: str, layout_name: str = "folder", split
     root = Path(root)
     layout = layout_of(name, layout_name)
     image_dir, mask_dir = _folders(root, name, layout_name, layout)
-    images, masks = _by_stem(image_dir, IMAGE_EXTENSIONS), _by_stem(mask_dir, MASK_EXTENSIONS)
+    images, shared_images = _by_stem(image_dir, IMAGE_EXTENSIONS)
+    masks, shared_masks = _by_stem(mask_dir, MASK_EXTENSIONS)
+
+    def problem(stem: str) -> str | None:
+        shared = shared_images.get(stem) or shared_masks.get(stem)
+        if shared:  # which file is meant is a guess; refuse to guess
+            return f"{', '.join(str(p) for p in shared)} share the name {stem!r}: rename all but one"
+        return None
+
     if layout.list_file is not None:
         list_path = root / layout.list_file.format(split=split)
         if not list_path.is_file():
@@ -94,19 +113,25 @@ def list_samples(root: str | Path, name: str, layout_name: str = "folder", split
             raise FileNotFoundError(f"dataset {name!r}: {len(missing)} images listed in {list_path} are not in "
                                     f"{image_dir}, e.g. {missing[0]!r}")
         images = {stem: images[stem] for stem in listed}
+    if not images:
+        raise FileNotFoundError(f"dataset {name!r}: no images ({', '.join(IMAGE_EXTENSIONS)}) in {image_dir}")
     if not layout.instances:
-        return [Sample(stem, path, masks.get(stem)) for stem, path in sorted(images.items())]
+        return [Sample(stem, path, masks.get(stem), problem=problem(stem)) for stem, path in sorted(images.items())]
     samples = []
     for stem, path in sorted(images.items()):
-        if stem not in masks:
-            raise FileNotFoundError(f"dataset {name!r}: no instance mask {mask_dir}/{stem}.png for {path}")
+        if stem not in masks or problem(stem):
+            samples.append(Sample(stem, path, masks.get(stem), problem=problem(stem)))  # fails when loaded
+            continue
         ids = np.unique(load_mask(masks[stem]).numpy())
         samples += [Sample(f"{stem}_{i}", path, masks[stem], int(i)) for i in ids if i != 0 and i != layout.void_value]
     return samples
 
 
 def decode_mask(raw: torch.Tensor, layout: Layout, instance: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(object, ignored) bool masks from a mask file's uint8 values."""
+    """(object, ignored) bool masks from a mask file's uint8 values. A binary mask saved as 0 / 1
+    (a common format) reads as 0 / 255."""
+    if not layout.instances and raw.max() == 1:
+        raw = raw * 255
     ignore = raw == layout.void_value if layout.void_value is not None else torch.zeros_like(raw, dtype=torch.bool)
     gt = raw == instance if layout.instances else (raw > layout.object_above) & ~ignore
     return gt, ignore

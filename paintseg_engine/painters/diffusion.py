@@ -88,8 +88,9 @@ class DiffusionPainter(Painter, nn.Module):
             ``dpm++`` (DPM-Solver++ multistep), ``euler``, ``euler_ancestral``, ``unipc``.
         steps: denoising steps. guidance_scale: classifier-free guidance (<= 1: none).
         prompt, negative_prompt: text conditioning; the reference paints with empty prompts.
-        resolution: the longer side the image is painted at (a multiple of the VAE's 8x);
-            the result is resized back to the input's size.
+        resolution: the longer side the image is painted at (a multiple of the VAE's 8x), the
+            result resized back; None (default) paints at the image's own size, i.e. AMCP's frame
+            (``amcp.frame_size``), so one setting sizes both.
         strength: fraction of the noise schedule run; < 1 starts from the original's latents
             noised to that level (img2img-style) instead of pure noise.
         blend_unmasked: after each step, replace latents outside the mask by the original's
@@ -115,7 +116,7 @@ class DiffusionPainter(Painter, nn.Module):
         guidance_scale: float = 7.5,
         prompt: str = "",
         negative_prompt: str = "",
-        resolution: int = 512,
+        resolution: int | None = None,
         strength: float = 1.0,
         blend_unmasked: bool = False,
         dtype: Precision = "float32",
@@ -139,7 +140,7 @@ class DiffusionPainter(Painter, nn.Module):
             raise ValueError(f"strength must be in (0, 1] and leave at least one of the {steps} steps, "
                              f"got {strength}")
         self.vae_scale = 2 ** (len(components.vae.config.block_out_channels) - 1)
-        if resolution % self.vae_scale:
+        if resolution is not None and resolution % self.vae_scale:
             raise ValueError(f"resolution must be a multiple of {self.vae_scale}, got {resolution}")
         if components.text_encoder is None and (prompt or negative_prompt):
             raise ValueError("prompt and negative_prompt must be empty for a model without a text encoder")
@@ -173,7 +174,7 @@ class DiffusionPainter(Painter, nn.Module):
     def set_image(self, image: Tensor) -> None:
         super().set_image(image)
         h, w = image.shape[-2:]
-        scale = self.resolution / max(h, w)
+        scale = (self.resolution or max(h, w)) / max(h, w)
         size = tuple(max(self.vae_scale, round(s * scale / self.vae_scale) * self.vae_scale) for s in (h, w))
         self._pixels = resize(image[None].float(), size).clamp(0, 1) * 2 - 1
         cached = self.cache_image_latents and self.uses_image_latents

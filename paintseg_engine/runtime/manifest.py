@@ -43,7 +43,7 @@ def weights_fingerprint(module: nn.Module) -> str:
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(f"{name}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().to("cpu", FINGERPRINT_DTYPE).contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().to("cpu", FINGERPRINT_DTYPE).contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -1,0 +1,66 @@
+"""What ``predict_step`` hands the writer, and what the writer keeps per image on disk."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from torch import Tensor
+
+from .prompts import Prompt
+
+
+@dataclass
+class PredictionRecord:
+    """One finished image, as ``records/<name>.json``: metrics and timings, no pixels."""
+
+    name: str
+    dataset: str
+    prompt: str  # the prompt kind: box, points, scribble, coarse_mask, clicks
+    method: str  # amcp or grabcut
+    iou: float | None
+    prompt_iou: float | None
+    fbeta: float | None
+    seconds: float
+    settings: str = ""  # the run's settings key (the writer's): records of other settings never count
+    timings: list[dict] = field(default_factory=list)  # one per AMCP iteration
+    # The click protocol only: clicks as [x, y, positive], IoU after each, NoC@85/90, the cap.
+    clicks: list[list] | None = None
+    click_ious: list[float] | None = None
+    noc85: int | None = None
+    noc90: int | None = None
+    max_clicks: int | None = None
+
+    def step_seconds(self, step: str) -> float | None:
+        """Mean seconds of this image's I-steps (``inpaint``) or O-steps (``outpaint``)."""
+        seconds = [t["seconds"] for t in self.timings if t["step"] == step]
+        return sum(seconds) / len(seconds) if seconds else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "inpaint_seconds": self.step_seconds("inpaint"),
+                "outpaint_seconds": self.step_seconds("outpaint")}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PredictionRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass
+class Failure:
+    """An item that could not be segmented, and why (``failures/<name>.json``)."""
+
+    name: str
+    dataset: str
+    error: str  # one line naming the file or setting at fault
+
+
+@dataclass
+class Prediction:
+    """``predict_step``'s answer for one item: a record with its mask, or a failure."""
+
+    name: str
+    dataset: str
+    record: PredictionRecord | None = None
+    mask: Tensor | None = None  # bool [H, W]
+    prompt: Prompt | None = None  # what the overlay draws
+    failure: Failure | None = None

@@ -1,0 +1,169 @@
+"""The run folder: one place that knows where a prediction run keeps what.
+
+    <root>/settings.json                  the settings every record here was made with
+    <root>/<dataset>/masks/<name>.png     the predicted mask (0 / 255)
+    <root>/<dataset>/overlays/<name>.png  the mask over the image, prompt drawn
+    <root>/<dataset>/records/<name>.json  metrics and timings; written last, so it marks the item finished
+    <root>/<dataset>/failures/<name>.json an item that failed, and why (removed when a rerun finishes it)
+    <root>/<dataset>/failures.json        all of the dataset's failures, at the end of a run
+    <root>/<dataset>/metrics.json         the dataset's row of the results table
+    <root>/results.md, results.csv        the results table
+
+The writer writes through it, the DataModule asks it which items are finished, and the results
+table reads records through it. A folder holds the records of one set of settings: resuming
+with other settings is refused (or, when asked to overwrite, the old outputs are removed first).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .io import write_json_atomic
+from .records import Failure, PredictionRecord
+
+SETTINGS_FILE = "settings.json"
+LOCK_FILE = ".lock"
+TABLE_FILES = ("results.md", "results.csv")
+# Shown when a resume is refused: this many of the settings that differ.
+DIFFERENCES_SHOWN = 8
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot take this run: other settings, another run writing, not writable."""
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a.b": 1} from {"a": {"b": 1}}, so two settings can be compared key by key."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before, after = flatten(old), flatten(new)
+    return [f"{key}: {before.get(key, '(unset)')!r} -> {after.get(key, '(unset)')!r}"
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+
+
+def check_dataset_name(name: str) -> str:
+    """A dataset name is a folder of the run: one plain path component."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"dataset name {name!r} must be a plain folder name (no '/', '\\\\', leading '.', or '..')")
+    return name
+
+
+class RunFolder:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._lock = None
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.root / check_dataset_name(dataset)
+
+    def mask_path(self, dataset: str, name: str) -> Path:
+        return self.dataset_dir(dataset) / "masks" / f"{name}.png"
+
+    def overlay_path(self, dataset: str, name: str) -> Path:
+        return self.dataset_dir(dataset) / "overlays" / f"{name}.png"
+
+    def record_path(self, dataset: str, name: str) -> Path:
+        return self.dataset_dir(dataset) / "records" / f"{name}.json"
+
+    def failure_path(self, dataset: str, name: str) -> Path:
+        return self.dataset_dir(dataset) / "failures" / f"{name}.json"
+
+    def datasets(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if self.root.is_dir() else []
+
+    # --- claiming the folder for a run ----------------------------------------------------------
+
+    def claim(self, settings: dict[str, Any], overwrite: bool = False) -> str:
+        """Take the folder for a run with ``settings``; returns their key.
+
+        Refuses a folder another live run is writing into, and one holding outputs of other
+        settings unless ``overwrite`` (then those outputs are removed). Removes the temporary
+        files of a run that was killed mid-write.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.root / LOCK_FILE, "a")
+        except OSError as err:
+            raise RunFolderError(f"output folder {self.root} is not writable ({err.strerror})") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(f"another run is writing into {self.root}; wait for it or choose another "
+                                 f"output_dir") from None
+        key = settings_key(settings)
+        found = self.read_settings()
+        has_outputs = bool(self.datasets())
+        if (found is not None and found["key"] != key) or (found is None and has_outputs):
+            if not overwrite:
+                changed = differences(found["settings"], settings) if found else ["no settings.json (an older run)"]
+                shown = "; ".join(changed[:DIFFERENCES_SHOWN]) + (" ..." if len(changed) > DIFFERENCES_SHOWN else "")
+                raise RunFolderError(f"{self.root} holds outputs made with other settings ({shown}); "
+                                     f"resume with the same settings, choose another output_dir, or pass --overwrite")
+            self.remove_outputs()
+        self.remove_leftovers()
+        write_json_atomic(self.root / SETTINGS_FILE, {"key": key, "settings": settings})
+        return key
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def read_settings(self) -> dict[str, Any] | None:
+        path = self.root / SETTINGS_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def remove_outputs(self) -> None:
+        for dataset in self.datasets():
+            shutil.rmtree(self.root / dataset)
+        for name in (SETTINGS_FILE, *TABLE_FILES):
+            (self.root / name).unlink(missing_ok=True)
+
+    def remove_leftovers(self) -> None:
+        """Temporary files of atomic writes that a killed run never renamed into place."""
+        for tmp in self.root.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    # --- items ----------------------------------------------------------------------------------
+
+    def finished(self, dataset: str) -> set[str]:
+        return {p.stem for p in (self.dataset_dir(dataset) / "records").glob("*.json")}
+
+    def write_failure(self, failure: Failure) -> None:
+        write_json_atomic(self.failure_path(failure.dataset, failure.name), asdict(failure))
+
+    def clear_failure(self, dataset: str, name: str) -> None:
+        self.failure_path(dataset, name).unlink(missing_ok=True)
+
+    def records(self, key: str | None = None) -> list[PredictionRecord]:
+        """Every record here (of the settings ``key`` only, when given), datasets in name order."""
+        records = [PredictionRecord.from_json(json.loads(p.read_text()))
+                   for p in sorted(self.root.glob("*/records/*.json"))]
+        return [r for r in records if key is None or r.settings == key]
+
+    def current_records(self) -> list[PredictionRecord]:
+        """The records made with the settings the folder was last claimed with."""
+        found = self.read_settings()
+        return self.records(found["key"] if found else None)
+
+    def failures(self, dataset: str | None = None) -> list[Failure]:
+        pattern = f"{check_dataset_name(dataset)}/failures/*.json" if dataset else "*/failures/*.json"
+        return [Failure(**json.loads(p.read_text())) for p in sorted(self.root.glob(pattern))]

@@ -14,6 +14,7 @@ from typing import Literal
 from lightning.pytorch.cli import LightningCLI
 from torch import nn
 
+from .amcp import SettingsError
 from .data.datamodule import PaintSegDataModule
 from .io import ImageLoadError
 from .module import PaintSegModule
@@ -24,8 +25,8 @@ from .runtime.errors import BackendUnavailable, EngineMismatch
 from .writer import PredictionWriter, RunFailed
 
 # Errors a user can fix from their message alone: printed as one line, no traceback.
-USER_ERRORS = (RunFailed, RunFolderError, MissingWeightsError, EngineMismatch, BackendUnavailable, ImageLoadError,
-               PromptError, FileNotFoundError)
+USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
+               ImageLoadError, PromptError, FileNotFoundError)
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 
@@ -81,6 +82,13 @@ class PaintSegCLI(LightningCLI):
             self.config_init[self.subcommand]["return_predictions"] = False  # the writer has them; keep none in memory
 
 
+def user_error(error: BaseException) -> BaseException | None:
+    """The user's error behind ``error``, if any: the config parser wraps what a class raised."""
+    while error is not None and not isinstance(error, USER_ERRORS):
+        error = error.__cause__ or error.__context__
+    return error
+
+
 def main(args: list[str] | None = None) -> None:
     # The one-image command and the web app have their own modules; the rest is a LightningCLI run.
     argv = sys.argv[1:] if args is None else args
@@ -99,8 +107,11 @@ def main(args: list[str] | None = None) -> None:
             save_config_callback=None,
             auto_configure_optimizers=False,
         )
-    except USER_ERRORS as error:
-        sys.exit(f"paintseg: error: {error}")
+    except Exception as error:
+        cause = user_error(error)
+        if cause is None:
+            raise
+        sys.exit(f"paintseg: error: {cause}")
 
 
 if __name__ == "__main__":

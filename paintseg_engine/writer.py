@@ -93,7 +93,11 @@ class PredictionWriter(BasePredictionWriter):
             raise RunFailed(f"{failure.dataset}/{failure.name}: {failure.error} (on_error: skip records such "
                             f"items in failures.json and goes on)")
 
-    def on_predict_end(self, trainer, pl_module) -> None:
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        # The end of a predict run on every rank, including a rank that had no item left to do
+        # (Lightning skips the predict hooks of an empty loop, and the others would wait for it).
+        if stage != "predict":
+            return
         trainer.strategy.barrier("paintseg_results")
         if trainer.is_global_zero:
             self.write_table()

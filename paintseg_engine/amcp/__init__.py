@@ -9,8 +9,8 @@ pixels, a ``FeatureExtractor`` gives the space contrast is measured in.
     steps.py      the I-step and the O-step
     segmenter.py  the session: set an image once, answer many prompts
 """
-from .config import AMCPConfig
+from .config import AMCPConfig, SettingsError
 from .segmenter import Segmentation, Segmenter, StepRecord, segment
 from .steps import inpaint_step, outpaint_step
 
-__all__ = ["AMCPConfig", "Segmentation", "Segmenter", "StepRecord", "inpaint_step", "outpaint_step", "segment"]
+__all__ = ["AMCPConfig", "SettingsError", "Segmentation", "Segmenter", "StepRecord", "inpaint_step", "outpaint_step", "segment"]

@@ -5,6 +5,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 
+class SettingsError(ValueError):
+    """A setting outside its allowed range; the message names it and the range."""
+
+
 @dataclass
 class AMCPConfig:
     # Frame: the image is letterboxed into a square of this side before painting.
@@ -64,7 +68,7 @@ class AMCPConfig:
         errors = [f"{name}={getattr(self, name)!r} (allowed: {allowed})"
                   for name, (ok, allowed) in self._ranges().items() if not ok(getattr(self, name))]
         if errors:
-            raise ValueError("AMCPConfig: " + "; ".join(errors))
+            raise SettingsError("AMCPConfig: " + "; ".join(errors))
 
     @staticmethod
     def _ranges() -> dict:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..amcp import SettingsError
 from ..clicks import NOC_THRESHOLDS, ClickProtocol, depth_map, interior_point
 from ..io import load_mask
 from ..prompts import BoxPrompt, MaskPrompt, PointsPrompt, Prompt, ScribblePrompt, box_of
@@ -37,6 +38,16 @@ class PromptSettings:
     max_clicks: int = 20
     stop_early: bool = True
 
+    def __post_init__(self) -> None:
+        ranges = {"box_jitter": (0.0, 1.0), "coarse_polygon": (0.0, 1.0), "coarse_morph": (0.0, 1.0),
+                  "scribble_depth": (0.0, 1.0)}
+        errors = [f"{name}={getattr(self, name)!r} (allowed: [{low}, {high}))" for name, (low, high) in ranges.items()
+                  if not low <= getattr(self, name) < high]
+        if self.max_clicks < 1:
+            errors.append(f"max_clicks={self.max_clicks!r} (allowed: >= 1)")
+        if errors:
+            raise SettingsError("PromptSettings: " + "; ".join(errors))
+
     def click_protocol(self) -> ClickProtocol:
         return ClickProtocol(self.max_clicks, max(NOC_THRESHOLDS) if self.stop_early else None)
 
@@ -52,9 +63,9 @@ def jittered_box(gt: torch.Tensor, jitter: float, rng: np.random.Generator) -> B
         w, h = x1 - x0, y1 - y0
         dx0, dy0, dx1, dy1 = rng.uniform(-jitter, jitter, 4) * (w, h, w, h)
         height, width = gt.shape
-        x0, x1 = max(0, round(x0 + dx0)), min(width, round(x1 + dx1))
-        y0, y1 = max(0, round(y0 + dy0)), min(height, round(y1 + dy1))
-        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        # Kept inside the image and at least a pixel wide, however far the sides moved.
+        x0, y0 = min(max(0, round(x0 + dx0)), width - 1), min(max(0, round(y0 + dy0)), height - 1)
+        x1, y1 = min(max(x0 + 1, round(x1 + dx1)), width), min(max(y0 + 1, round(y1 + dy1)), height)
     return BoxPrompt((x0, y0, x1, y1))
 
 

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,23 @@ def test_ddp_with_a_bad_file_on_the_second_rank_fails_the_run(tmp_path, dataset)
     assert code != 0 and "scene_003" in printed
     code, printed = ddp_run(tmp_path, dataset, tmp_path / "skip", "--on_error", "skip")
     assert code == 0 and "| gen | box | amcp | 3 | 1 |" in (tmp_path / "skip/results.md").read_text()
+
+
+def test_a_killed_run_restarted_ends_complete_with_no_leftovers(tmp_path):
+    dataset = generate_dataset(tmp_path / "data", num_images=6, height=40, width=56, seed=6)
+    out = tmp_path / "out"
+    config = write_config(tmp_path, dataset, out)
+    run = subprocess.Popen([sys.executable, "-m", "paintseg_engine.cli", "predict", "--config", str(config)], cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("gen/records/*.json"))) < 2 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        run.kill()  # SIGKILL: no handler runs, whatever it was writing
+        run.wait()
+    code, printed = paintseg("predict", "--config", config)
+    assert code == 0, printed
+    assert sorted(p.stem for p in out.glob("gen/records/*.json")) == [f"scene_{i:03d}" for i in range(6)]
+    assert all(load_mask(p).shape == (40, 56) for p in out.glob("gen/masks/*.png"))
+    assert not list(out.rglob("*.tmp"))

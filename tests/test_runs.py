@@ -13,7 +13,9 @@ from PIL import Image
 
 from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data import DatasetSpec, PaintSegDataModule, PromptSettings, SegmentationFolder, generate_dataset
+from paintseg_engine.features import ColorTextureFeatures
 from paintseg_engine.io import load_image, load_mask, save_png_atomic
+from paintseg_engine.painters import OpenCVPainter
 from paintseg_engine.run_folder import RunFolder, RunFolderError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,6 +208,12 @@ def test_zero_one_masks_exif_rotation_and_sixteen_bit_images(tmp_path, dataset):
 def test_settings_out_of_range_are_refused_with_the_range(tmp_path):
     with pytest.raises(ValueError, match=r"box_jitter=5 \(allowed: \[0.0, 1.0\)\)"):
         PromptSettings(box_jitter=5)
+    with pytest.raises(ValueError, match=r"radius=-5 \(allowed: >= 1\)"):
+        OpenCVPainter(radius=-5)
+    with pytest.raises(ValueError, match=r"work_size=0 \(allowed: >= 8\)"):
+        OpenCVPainter(work_size=0)
+    with pytest.raises(ValueError, match=r"stride=0 \(allowed: >= 1\)"):
+        ColorTextureFeatures(stride=0)
     with pytest.raises(ValueError, match=r"outpaint_band=-3 \(allowed: >= 0\); kmeans_steps=0 \(allowed: >= 1\)"):
         AMCPConfig(kmeans_steps=0, outpaint_band=-3)
     code, printed = paintseg("predict", "--config", write_config(tmp_path, tmp_path, tmp_path / "out"),

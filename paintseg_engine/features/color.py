@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..amcp.config import SettingsError
 from .base import FeatureExtractor
 
 # sRGB (D65) -> XYZ, and the D65 white point.
@@ -43,7 +44,10 @@ class ColorTextureFeatures(FeatureExtractor):
     def __init__(self, scales: tuple[float, ...] = (1.0, 3.0), color_weight: float = 1.0,
                  texture_weight: float = 0.5, stride: int = 2):
         if not scales or min(scales) <= 0:
-            raise ValueError(f"scales must be positive, got {scales!r}")
+            raise SettingsError(f"ColorTextureFeatures: scales={scales!r} (allowed: positive)")
+        if stride < 1 or color_weight < 0 or texture_weight < 0:
+            raise SettingsError(f"ColorTextureFeatures: stride={stride!r} (allowed: >= 1), color_weight="
+                                f"{color_weight!r}, texture_weight={texture_weight!r} (allowed: >= 0)")
         self.scales = tuple(scales)
         self.color_weight = color_weight
         self.texture_weight = texture_weight

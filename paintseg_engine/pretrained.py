@@ -43,3 +43,22 @@ def explain_missing_weights(model: str, what: str, default_repo: str) -> Iterato
             f"    hf download {repo} --local-dir {folder}\n"
             f"then pass model={folder} (set HF_HUB_OFFLINE=1 to keep loading offline)."
         ) from None
+
+
+def missing_local_weights(model: str) -> str | None:
+    """Why ``model`` (a folder or a hub id) cannot be loaded without the network, or None when
+    its files are here: the folder exists, or the hub id is in the local Hugging Face cache.
+    Cheap: nothing is loaded and the hub is never asked."""
+    if os.path.isdir(model):
+        return None
+    if HUB_ID.fullmatch(model) is None:
+        return f"no folder {model}"
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        snapshot_download(model, local_files_only=True)
+    except LocalEntryNotFoundError:
+        folder = os.path.join("checkpoints", model.split("/")[-1])
+        return f"weights {model} are not on this machine (hf download {model} --local-dir {folder})"
+    return None

@@ -125,6 +125,9 @@ class PointsPrompt(Prompt):
     def _check(self, height: int, width: int) -> None:
         if not self.positive:
             raise PromptError("a points prompt needs at least one positive point")
+        self._check_inside(height, width)
+
+    def _check_inside(self, height: int, width: int) -> None:
         for name, points in (("positive", self.positive), ("negative", self.negative)):
             for p in points:
                 if len(p) != 2:
@@ -142,3 +145,23 @@ class PointsPrompt(Prompt):
 
     def points(self):
         return [tuple(map(float, p)) for p in self.positive], [tuple(map(float, p)) for p in self.negative]
+
+
+@dataclass
+class BoxClicksPrompt(PointsPrompt, BoxPrompt):
+    """A box with clicks that correct it, as SAM takes them together: AMCP starts from the box
+    and keeps within it (as for ``BoxPrompt``); the clicks are hard constraints, positive ones
+    also pull the prior (as for ``PointsPrompt``). Either list of clicks may be empty.
+
+    Fields in order: ``box``, ``positive``, ``negative``.
+    """
+
+    kind = "box"
+
+    def initial_mask(self, height: int, width: int) -> Tensor:
+        self._check_inside(height, width)
+        return BoxPrompt.initial_mask(self, height, width)
+
+    def region_box(self, height: int, width: int) -> tuple[float, float, float, float]:
+        self._check_inside(height, width)
+        return BoxPrompt.region_box(self, height, width)

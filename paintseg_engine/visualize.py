@@ -29,3 +29,32 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, prompt) -> np.ndarray:
             for x, y in points:
                 cv2.circle(out, (int(x), int(y)), 4, colour, -1)
     return out
+
+
+STRIP_TILE_HEIGHT = 160  # px: each picture of the strip is scaled to this height
+STRIP_GAP = 4  # px between pictures
+LABEL_HEIGHT = 18  # px: the caption band above each picture
+LABEL_SCALE = 0.45  # cv2 Hershey font scale of the captions
+LABEL_COLOUR = (255, 255, 255)
+STRIP_BACKGROUND = (32, 32, 32)
+STEP_NAMES = {"inpaint": "I-step", "outpaint": "O-step"}
+
+
+def _captioned(picture: np.ndarray, caption: str) -> np.ndarray:
+    height, width = picture.shape[:2]
+    tile_width = max(1, round(width * STRIP_TILE_HEIGHT / height))
+    tile = np.full((LABEL_HEIGHT + STRIP_TILE_HEIGHT, tile_width, 3), STRIP_BACKGROUND, np.uint8)
+    tile[LABEL_HEIGHT:] = cv2.resize(picture, (tile_width, STRIP_TILE_HEIGHT), interpolation=cv2.INTER_AREA)
+    cv2.putText(tile, caption, (3, LABEL_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE, LABEL_COLOUR, 1,
+                cv2.LINE_AA)
+    return tile
+
+
+def step_strip(image: torch.Tensor, result, prompt) -> np.ndarray:
+    """How the mask moves through AMCP: the prompt's starting mask, then the mask after each
+    I-step and O-step (a ``Segmentation``'s ``steps``), side by side with captions; uint8 RGB."""
+    pictures = [("prompt", result.prompt_mask)]
+    pictures += [(f"{step.iteration + 1} {STEP_NAMES[step.kind]}", step.mask) for step in result.steps]
+    tiles = [_captioned(overlay(image, mask.cpu(), prompt), caption) for caption, mask in pictures]
+    gap = np.full((tiles[0].shape[0], STRIP_GAP, 3), STRIP_BACKGROUND, np.uint8)
+    return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)

@@ -55,13 +55,14 @@ def config_unavailable(config: str | Path) -> str | None:
     if not config.is_file():
         return "no such file"
     model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
+    reasons = []
     for part in PRETRAINED_PARTS:
         spec = model.get(part)
         weights = weights_of(spec) if isinstance(spec, dict) and "class_path" in spec else None
         reason = missing_local_weights(weights) if weights else None
         if reason:
-            return f"{part}: {reason}"
-    return None
+            reasons.append(f"{part}: {reason}")
+    return "; ".join(reasons) or None
 
 
 def load_segmenter(config: str | Path, device: str = "cpu") -> Segmenter:

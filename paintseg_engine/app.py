@@ -150,7 +150,8 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
     if not usable:
         raise ConfigError("no config can run here: " + "; ".join(f"{c}: {r}" for c, r in unavailable.items()))
     sessions = Sessions(device)
-    outputs = Path(tempfile.mkdtemp(prefix="paintseg-app-"))  # the masks offered for download
+    # The masks offered for download (Gradio serves copies); removed with the app at exit.
+    outputs = tempfile.TemporaryDirectory(prefix="paintseg-app-")
 
     def load(path: str | None):
         if not path:
@@ -186,7 +187,7 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
         except (ConfigError, PromptError) as error:
             raise gr.Error(str(error)) from None
         mask = result.mask.cpu()
-        mask_path = outputs / f"{Path(image.name).stem}_mask_{uuid.uuid4().hex[:8]}.png"
+        mask_path = Path(outputs.name) / f"{Path(image.name).stem}_mask_{uuid.uuid4().hex[:8]}.png"
         save_png_atomic(mask_path, mask.numpy().astype(np.uint8) * 255)
         return (overlay(image.pixels, mask, prompt), step_strip(image.pixels, result, prompt),
                 latency_table(result, set_image_seconds), str(mask_path))

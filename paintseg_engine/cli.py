@@ -90,14 +90,6 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 def main(args: list[str] | None = None) -> None:
-    # The one-image command and the web app have their own modules; the rest is a LightningCLI run.
-    argv = sys.argv[1:] if args is None else args
-    if argv[:1] == ["segment"]:
-        from .segment_command import main as segment
-        return segment(argv[1:])
-    if argv[:1] == ["app"]:
-        from .app import main as app
-        return app(argv[1:])
     try:
         PaintSegCLI(
             PaintSegModule,

@@ -39,7 +39,7 @@ def write_config(tmp_path, root, out, name="run.yaml"):
 
 def paintseg(*args, cwd=REPO):
     """``paintseg`` in a fresh process: its exit code and everything it printed."""
-    run = subprocess.run([sys.executable, "-m", "paintseg_engine.cli", *map(str, args)], cwd=cwd,
+    run = subprocess.run([sys.executable, "-m", "paintseg_engine", *map(str, args)], cwd=cwd,
                          capture_output=True, text=True, timeout=300)
     return run.returncode, run.stdout + run.stderr
 
@@ -252,7 +252,7 @@ def test_a_killed_run_restarted_ends_complete_with_no_leftovers(tmp_path):
     dataset = generate_dataset(tmp_path / "data", num_images=6, height=40, width=56, seed=6)
     out = tmp_path / "out"
     config = write_config(tmp_path, dataset, out)
-    run = subprocess.Popen([sys.executable, "-m", "paintseg_engine.cli", "predict", "--config", str(config)], cwd=REPO,
+    run = subprocess.Popen([sys.executable, "-m", "paintseg_engine", "predict", "--config", str(config)], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

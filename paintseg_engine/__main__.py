@@ -1,0 +1,22 @@
+"""``paintseg``: one command, three doors. ``paintseg segment`` (one image) and ``paintseg app``
+(the web app) import only what they need; everything else (``paintseg predict ...``) is the
+LightningCLI run of cli.py, whose Lightning import would slow the other two down."""
+from __future__ import annotations
+
+import sys
+
+
+def main(args: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["segment"]:
+        from .segment_command import main as segment
+        return segment(argv[1:])
+    if argv[:1] == ["app"]:
+        from .app import main as app
+        return app(argv[1:])
+    from .cli import main as predict
+    return predict(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,9 @@
 """The three exported networks of an SD-inpainting checkpoint, with their named, ranged dims.
 
 Each ``Component`` wraps one call of the diffusers model as a plain ``forward`` over tensors
-(what the ONNX exporter traces) and declares its inputs and output with symbolic dims: the
-same names drive ONNX dynamic axes, TensorRT optimization profiles, the manifest, and the
-runtime's shape checks.
+(what the ONNX exporter and torch.export trace) and declares its inputs and output with
+symbolic dims: the same names drive ONNX dynamic axes, torch.export dims, TensorRT optimization
+profiles, the manifest, and the runtime's shape checks.
 """
 from __future__ import annotations
 

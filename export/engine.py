@@ -1,5 +1,5 @@
-"""The export command's work: load the checkpoint, export each component in each precision, check
-parity, build TensorRT engines where possible, and write the manifest last.
+"""The export command's work: load the checkpoint, export each component in each precision and
+format, check parity, build TensorRT engines where possible, and write the manifest last.
 
 The manifest is removed first and written only when everything passed, so a failed or
 interrupted export never leaves a directory that the runtime would accept.
@@ -20,18 +20,20 @@ import onnxruntime
 import torch
 from torch import Tensor, nn
 
+from paintseg_engine.runtime import aoti_backend
 from paintseg_engine.runtime.manifest import FORMAT_VERSION, MANIFEST_NAME, file_record, weights_fingerprint
 from paintseg_engine.runtime.tensorrt_backend import TensorRTModel
 
-from . import tensorrt_build
+from . import aoti_export, onnx_export, tensorrt_build
 from .components import Component, sd_inpainting_components, unet_size_multiple, vae_scale_factor
-from .onnx_export import export_onnx
-from .parity import compare, onnxruntime_outputs
+from .parity import compare, full_float32, onnxruntime_outputs
 from .settings import PRECISIONS, ExportError, ExportSettings
 
 CORNERS = ("min", "opt", "max")
-DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16"}
-EXPORTER = "torch.onnx TorchScript exporter (dynamo=False)"
+DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+# Where each format's models go in the engine directory, and what wrote them.
+LAYOUT = {"onnx": "{precision}/{name}.onnx", "aoti": "aoti/{precision}/{name}.pt2"}
+EXPORTERS = {"onnx": onnx_export.EXPORTER, "aoti": aoti_export.EXPORTER}
 FINGERPRINT_METHOD = "SHA-256 of the model config and its weights rounded to float16"
 
 
@@ -74,6 +76,7 @@ def exported_precisions(component: Component, precisions: tuple[str, ...], vae: 
 class EngineExport:
     def __init__(self, settings: ExportSettings):
         self.settings, self.out = settings, settings.out
+        self.device = torch.device(settings.device)
         self.started = time.monotonic()
         self.records: list[dict[str, Any]] = []
         self.files: dict[str, dict[str, Any]] = {}
@@ -92,11 +95,13 @@ class EngineExport:
         self.progress("fingerprinting the UNet and VAE weights")
         source["fingerprints"] = {"unet": weights_fingerprint(unet), "vae": weights_fingerprint(vae)}
         source["fingerprint_method"] = FINGERPRINT_METHOD
+        unet.to(self.device), vae.to(self.device)
         components = [c for c in sd_inpainting_components(unet, vae, self.settings.text_tokens)
                       if c.name in self.settings.components]
         for component in components:
             for precision in exported_precisions(component, self.settings.precisions, vae):
-                self.export_onnx(component, precision, dims)
+                for format in self.settings.formats:
+                    self.export_model(component, precision, format, dims)
         tensorrt = self.build_tensorrt(components, dims)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -105,13 +110,16 @@ class EngineExport:
             "dims": dims,
             "vae_scale_factor": vae_scale_factor(vae),
             "opset": self.settings.opset,
-            "exporter": EXPORTER,
+            "exporters": {format: EXPORTERS[format] for format in self.settings.formats},
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__,
                          "onnxruntime": onnxruntime.__version__, "diffusers": diffusers.__version__},
             "models": self.records,
             "files": self.files,
             **tensorrt,
         }
+        if "aoti" in self.settings.formats:
+            # What the packages' native code is bound to: checked by the aoti runtime backend.
+            manifest["aoti"] = aoti_backend.build_target(self.device)
         (self.out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
         self.progress(f"wrote {self.out / MANIFEST_NAME}")
         return manifest
@@ -130,31 +138,49 @@ class EngineExport:
                                  format=format, files=names, inputs=specs(component.inputs),
                                  outputs=specs(component.outputs), parity=parity))
 
-    def export_onnx(self, component: Component, precision: str, dims: dict[str, dict[str, int]]) -> None:
+    def inputs(self, component: Component, dims: dict[str, int], dtype: torch.dtype,
+               generator: torch.Generator) -> list[Tensor]:
+        return [t.to(self.device) for t in component.random_inputs(dims, dtype, generator)]
+
+    def export_model(self, component: Component, precision: str, format: str, dims: dict[str, dict[str, int]]) -> None:
         dtype = PRECISIONS[precision]
-        path = self.out / precision / f"{component.name}.onnx"
+        path = self.out / LAYOUT[format].format(precision=precision, name=component.name)
         module = component.module if dtype == torch.float32 else copy.deepcopy(component.module).to(dtype)
         generator = torch.Generator().manual_seed(self.settings.seed)
-        # Traced at the smallest shapes (cheapest), checked at the typical ones: a second shape
-        # also shows that the dims are really dynamic.
-        example = component.random_inputs({name: span["min"] for name, span in dims.items()}, dtype, generator)
-        self.progress(f"{component.name} {precision}: tracing to {path} (opset {self.settings.opset})")
-        paths = export_onnx(component, module, example, self.settings.opset, path)
+        if format == "onnx":
+            # Traced at the smallest shapes (cheapest), checked at the typical ones: a second shape
+            # also shows that the dims are really dynamic.
+            example = self.inputs(component, {name: span["min"] for name, span in dims.items()}, dtype, generator)
+            self.progress(f"{component.name} {precision}: tracing to {path} (opset {self.settings.opset})")
+            paths = onnx_export.export_onnx(component, module, example, self.settings.opset, path)
+            run = onnxruntime_outputs
+        else:
+            # Traced at the typical shapes: Inductor tunes its kernels to the traced sizes.
+            example = self.inputs(component, aoti_export.trace_dims(dims), dtype, generator)
+            self.progress(f"{component.name} {precision}: exporting and compiling {path} for {self.device}")
+            paths = aoti_export.export_aoti(component, module, example, dims, path)
+            run = aoti_export.package_outputs
         del module
         size = sum(p.stat().st_size for p in paths) / 2**20
         self.progress(f"{component.name} {precision}: wrote {', '.join(p.name for p in paths)} ({size:.0f} MiB); "
-                      f"parity in ONNX Runtime at the opt shapes")
-        inputs = component.random_inputs({name: span["opt"] for name, span in dims.items()}, dtype, generator)
-        with torch.no_grad():  # the fp32 model is the reference of both precisions
+                      f"parity at the opt shapes")
+        inputs = self.inputs(component, {name: span["opt"] for name, span in dims.items()}, dtype, generator)
+        with torch.no_grad(), full_float32():  # the fp32 model is the reference of every precision
             reference = component.module(*(t.float() for t in inputs))
-        candidate, provider = onnxruntime_outputs(path, list(component.inputs), inputs)
-        parity = compare(str(path), candidate, reference, self.settings.tolerance(precision), f"onnxruntime:{provider}")
-        self.parity_cases[component.name, precision] = inputs, reference
-        self.record(component, precision, "onnx", paths, parity)
+            candidate, runtime = run(path, list(component.inputs), inputs)
+        parity = compare(str(path), candidate, reference, self.settings.tolerance(precision), runtime)
+        if format == "onnx":  # TensorRT engines are built from the ONNX files and checked on these
+            self.parity_cases[component.name, precision] = inputs, reference
+        self.record(component, precision, format, paths, parity)
 
     def build_tensorrt(self, components: list[Component], dims: dict[str, dict[str, int]]) -> dict[str, Any]:
         """Engines for every ONNX model, or the one reason they were skipped."""
-        reason = tensorrt_build.unavailable_reason() if self.settings.tensorrt else "disabled by --no-tensorrt"
+        if not self.settings.tensorrt:
+            reason = "disabled by --no-tensorrt"
+        elif "onnx" not in self.settings.formats:
+            reason = "they are built from ONNX files, and --formats has no onnx"
+        else:
+            reason = tensorrt_build.unavailable_reason()
         if reason:
             self.progress(f"TensorRT engines skipped: {reason}")
             return {"tensorrt": None, "tensorrt_skipped": reason}
@@ -170,7 +196,7 @@ class EngineExport:
             output = torch.empty(reference.shape, dtype=PRECISIONS[precision], device="cuda")
             TensorRTModel(engine)(dict(zip(component.inputs, (t.cuda() for t in inputs))), {output_name: output})
             torch.cuda.synchronize()
-            parity = compare(str(engine), output.cpu(), reference, self.settings.tolerance(precision), "tensorrt")
+            parity = compare(str(engine), output, reference, self.settings.tolerance(precision), "tensorrt")
             self.record(component, precision, "tensorrt", [engine], parity)
         return {"tensorrt": tensorrt_build.build_target()}
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .components import Component
 
+EXPORTER = "torch.onnx TorchScript exporter (dynamo=False)"
 # Protobuf's message limit: bigger models keep their weights in one external data file.
 PROTOBUF_LIMIT_BYTES = 2 << 30
 

@@ -46,36 +46,53 @@ def unet_inputs(batch=2, size=8, device="cpu"):
     return [t.to(device) for t in inputs]
 
 
+# UNet inputs outside the tiny exports' ranges (batch 1-3, latents 4-12 in steps of 2), and the refusal.
+OUT_OF_RANGE = [
+    (4, 8, r"batch=4, outside the exported range \[1, 3\]"),
+    (1, 14, r"latent_height=14, outside the exported range \[4, 12\]"),
+    (1, 7, r"latent_height=7, outside the exported range \[4, 12\] in steps of 2"),
+]
+
+
 def assert_close(actual, expected, tolerance=FP32_TOLERANCE):
     assert actual.shape == expected.shape and actual.dtype == expected.dtype
     assert (actual - expected).abs().max() <= tolerance * expected.abs().max()
 
 
-def test_onnxruntime_runners_match_torch_runners(engine, models):
+def assert_runners_match_torch(backend, models, engine_dir, unet_shapes=((3, 12),)):
+    """An exported backend's runners against torch's: the UNet at each (batch, latent side), the VAE
+    off the traced sizes and not square."""
     torch_unet, torch_vae = build_runners("torch", *models)
-    ort_unet, ort_vae = build_runners("onnxruntime", *models, engine_dir=engine[1])
+    unet, vae = build_runners(backend, *models, engine_dir=engine_dir)
     with torch.no_grad():
-        assert_close(ort_unet(*unet_inputs(3, 12)), torch_unet(*unet_inputs(3, 12)))
+        for batch, size in unet_shapes:
+            assert_close(unet(*unet_inputs(batch, size)), torch_unet(*unet_inputs(batch, size)))
         images = torch.rand(2, 3, 64, 96) * 2 - 1
-        assert_close(ort_vae.encode(images), torch_vae.encode(images))
+        assert_close(vae.encode(images), torch_vae.encode(images))
         latents = torch.randn(1, 4, 10, 6)
-        assert_close(ort_vae.decode(latents), torch_vae.decode(latents))
+        assert_close(vae.decode(latents), torch_vae.decode(latents))
+
+
+def assert_float16_unet_runs_the_fp16_export(backend, models, engine_dir) -> dict:
+    """A float16 UNet picks the fp16 export; returns its manifest record."""
+    unet, vae = models
+    exported, _ = build_runners(backend, copy.deepcopy(unet).half(), vae, engine_dir=engine_dir)
+    with torch.no_grad():
+        expected = build_runners("torch", unet, vae)[0](*unet_inputs())
+    assert exported.model.record["precision"] == "fp16"
+    assert_close(exported(*unet_inputs()), expected, tolerance=2e-2)
+    return exported.model.record
+
+
+def test_onnxruntime_runners_match_torch_runners(engine, models):
+    assert_runners_match_torch("onnxruntime", models, engine[1])
 
 
 def test_float16_unet_runs_the_fp16_export(engine, models):
-    unet, vae = models
-    ort_unet, _ = build_runners("onnxruntime", copy.deepcopy(unet).half(), vae, engine_dir=engine[1])
-    with torch.no_grad():
-        expected = build_runners("torch", unet, vae)[0](*unet_inputs())
-    assert ort_unet.model.record["precision"] == "fp16"
-    assert_close(ort_unet(*unet_inputs()), expected, tolerance=2e-2)
+    assert_float16_unet_runs_the_fp16_export("onnxruntime", models, engine[1])
 
 
-@pytest.mark.parametrize("batch, size, message", [
-    (4, 8, r"batch=4, outside the exported range \[1, 3\]"),
-    (1, 14, r"latent_height=14, outside the exported range \[4, 12\]"),
-    (1, 7, r"latent_height=7, outside the exported range \[4, 12\] in steps of 2"),
-])
+@pytest.mark.parametrize("batch, size, message", OUT_OF_RANGE)
 def test_shapes_outside_the_exported_range_are_refused(engine, models, batch, size, message):
     ort_unet, _ = build_runners("onnxruntime", *models, engine_dir=engine[1])
     with pytest.raises(EngineMismatch, match=message) as err:
@@ -129,22 +146,26 @@ def test_predict_on_onnxruntime_writes_the_masks_of_torch(engine, tmp_path, monk
     checkpoint, engine_dir, _ = engine
     dataset = generate_dataset(tmp_path / "data", num_images=3, height=48, width=64, seed=3)
     monkeypatch.setattr(sys, "argv", ["paintseg"])  # LightningCLI reads args=, not pytest's argv
-    masks = {}
-    for backend, options in [("torch", "{}"), ("onnxruntime", f"{{engine_dir: {engine_dir}}}")]:
-        out = tmp_path / backend
-        main(["predict", "--config", str(CONFIGS / "fast.yaml"), "--trainer.accelerator", "cpu",
-              "--trainer.enable_progress_bar", "false", "--output_dir", str(out),
-              "--model.painter.init_args.model", str(checkpoint), "--model.painter.init_args.dtype", "float32",
-              "--model.painter.init_args.steps", "2", "--model.painter.init_args.resolution", "64",
-              "--model.painter.init_args.backend", backend, "--model.painter.init_args.backend_options", options,
-              "--model.features", "paintseg_engine.features.ColorTextureFeatures",
-              "--model.amcp.frame_size", "64", "--model.amcp.iterations", "3", "--model.amcp.num_samples", "2",
-              "--data.datasets", f"[{{name: generated, root: {dataset}, kind: folder}}]"])
-        masks[backend] = [read_mask(p) for p in sorted((out / "generated/masks").glob("*.png"))]
+    masks = {backend: predict_masks(checkpoint, dataset, tmp_path / backend, backend, options)
+             for backend, options in [("torch", "{}"), ("onnxruntime", f"{{engine_dir: {engine_dir}}}")]}
     assert len(masks["torch"]) == 3
     assert all(np.array_equal(a, b) for a, b in zip(masks["torch"], masks["onnxruntime"]))
     boxes = [box_prompt_mask(read_mask(p)) for p in sorted((dataset / "masks").glob("*.png"))]
     assert any(not np.array_equal(mask, box) for mask, box in zip(masks["torch"], boxes)), "AMCP must move a mask"
+
+
+def predict_masks(checkpoint, dataset, out, backend: str, options: str) -> list[np.ndarray]:
+    """paintseg predict over the fast config on the tiny checkpoint, at tiny sizes, in float32 on
+    the CPU, with weight-free features and ``backend``: the masks it writes, in name order."""
+    main(["predict", "--config", str(CONFIGS / "fast.yaml"), "--trainer.accelerator", "cpu",
+          "--trainer.enable_progress_bar", "false", "--output_dir", str(out),
+          "--model.painter.init_args.model", str(checkpoint), "--model.painter.init_args.dtype", "float32",
+          "--model.painter.init_args.steps", "2", "--model.painter.init_args.resolution", "64",
+          "--model.painter.init_args.backend", backend, "--model.painter.init_args.backend_options", options,
+          "--model.features", "paintseg_engine.features.ColorTextureFeatures",
+          "--model.amcp.frame_size", "64", "--model.amcp.iterations", "3", "--model.amcp.num_samples", "2",
+          "--data.datasets", f"[{{name: generated, root: {dataset}, kind: folder}}]"])
+    return [read_mask(p) for p in sorted((out / "generated/masks").glob("*.png"))]
 
 
 def read_mask(path) -> np.ndarray:

@@ -4,6 +4,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from .aoti_backend import aoti_runners
 from .base import UNetRunner, VAERunner
 from .onnxruntime_backend import onnxruntime_runners
 from .tensorrt_backend import tensorrt_runners
@@ -22,6 +23,7 @@ BACKENDS: dict[str, Callable[..., tuple[UNetRunner, VAERunner]]] = {
     "torch-compile": compiled_torch_runners,
     "onnxruntime": onnxruntime_runners,
     "tensorrt": tensorrt_runners,
+    "aoti": aoti_runners,
 }
 
 

@@ -1,7 +1,7 @@
 """Runtime backends for the two networks of a latent inpainter: the UNet and the VAE.
 
 The denoising loop in ``painters.diffusion`` calls only these narrow interfaces, so
-torch eager, torch.compile, ONNX Runtime and TensorRT runners are interchangeable.
+torch eager, torch.compile, ONNX Runtime, TensorRT and AOTInductor runners are interchangeable.
 All tensors are torch tensors on the runner's device; runners convert as needed.
 """
 from __future__ import annotations

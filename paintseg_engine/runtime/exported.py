@@ -1,4 +1,4 @@
-"""UNet and VAE runners over exported models (ONNX Runtime, TensorRT), checked against the manifest.
+"""UNet and VAE runners over exported models (ONNX Runtime, TensorRT, AOTInductor), checked against the manifest.
 
 A backend supplies only how to run one model file on torch tensors (``Execute``); the checks,
 casts and output allocation are here, shared, so every exported backend refuses the same
@@ -20,8 +20,8 @@ Execute = Callable[[dict[str, Tensor], dict[str, Tensor]], None]
 # Opens one model file for running (external data files lie next to it).
 OpenModel = Callable[[Path], Execute]
 
-PRECISIONS = {torch.float32: "fp32", torch.float16: "fp16"}
-DTYPES = {"float32": torch.float32, "float16": torch.float16}
+PRECISIONS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class ExportedModel:

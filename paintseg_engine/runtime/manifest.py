@@ -1,9 +1,10 @@
 """The manifest of an engine directory, and the checks every exported-model backend runs on it.
 
-``python -m export`` writes ``manifest.json`` next to the models; ONNX Runtime and TensorRT
-runners read it and refuse, with an error naming the file and the mismatch, anything that
-would otherwise run silently wrong: weights of another checkpoint, shapes outside the exported
-ranges, files changed since export, engines built for another TensorRT or GPU.
+``python -m export`` writes ``manifest.json`` next to the models; the ONNX Runtime, TensorRT and
+AOTInductor runners read it and refuse, with an error naming the file and the mismatch, anything
+that would otherwise run silently wrong: weights of another checkpoint, shapes outside the
+exported ranges, files changed since export, engines built for another TensorRT or GPU,
+packages compiled by another PyTorch or for another device.
 
 Layout (JSON)::
 
@@ -14,7 +15,8 @@ Layout (JSON)::
                        "inputs"/"outputs": {name: {"dtype", "shape": [int | dim name]}},
                        "parity": {...}}]
     files            {relative path: {"sha256", "bytes"}}
-    opset, exporter, versions, vae_scale_factor, tensorrt (when engines were built)
+    opset, exporters, versions, vae_scale_factor, tensorrt (when engines were built),
+    aoti (when packages were compiled: torch version, device, GPU or CPU instruction set)
 """
 from __future__ import annotations
 

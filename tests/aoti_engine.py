@@ -1,0 +1,37 @@
+"""A tiny SD-inpainting checkpoint and its AOTInductor packages, made once per test session and
+shared by the AOTInductor tests and the GPU script's dry run.
+
+Compiling is what costs: about 20 s per package on a 2-core CPU at -O0, against about twice
+that at the default -O3, for the same graphs and numerics within the parity tolerance. The
+tests only need the code to be right, so they compile at -O0 (Inductor's debug_compile).
+"""
+from pathlib import Path
+
+import torch
+
+from export import ExportSettings, export_engine
+from export.random_weights import save_tiny_sd_inpainting
+
+# Ranges as the ONNX test export's: 8x8 latents (the tiny UNet's native size) at opt, 12x12 at most.
+BATCH = (1, 2, 3)
+IMAGE_SIZE = (32, 64, 96)
+PRECISIONS = ("fp32", "fp16")  # the fp16 UNet; SD's VAE stays fp32 (force_upcast)
+
+_made: dict[str, tuple[Path, Path, dict]] = {}
+
+
+def quick_compile():
+    """Inductor settings of the tests' exports: -O0 C++."""
+    return torch._inductor.config.patch({"aot_inductor.debug_compile": True})
+
+
+def tiny_aoti_engine(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """(checkpoint folder, engine directory, manifest), on the CPU, in fp32 and fp16."""
+    if "engine" not in _made:
+        root = tmp_path_factory.mktemp("tiny-aoti")
+        checkpoint = save_tiny_sd_inpainting(root / "checkpoint")
+        settings = ExportSettings(out=root / "engine", model=str(checkpoint), formats=("aoti",),
+                                  precisions=PRECISIONS, batch=BATCH, image_size=IMAGE_SIZE)
+        with quick_compile():
+            _made["engine"] = checkpoint, settings.out, export_engine(settings)
+    return _made["engine"]

@@ -18,9 +18,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="results folder (default: benchmarks/results/<date>-<machine tag>)")
     parser.add_argument("--reuse-engines", action="store_true",
                         help="use engine directories exported before (their manifest.json exists) instead of exporting")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="apply the config's dry_run block: its cases on tiny models at tiny sizes, here")
+    parser.add_argument("--work-dir", type=Path,
+                        help="write the random checkpoints and the engines here (default: the config's folders)")
+    parser.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="start no case or export after this many seconds; the rest are reported skipped")
     args = parser.parse_args(argv)
-    results = run_suite(load_config(args.config), reuse_engines=args.reuse_engines)
-    out = args.out or REPO / "benchmarks" / "results" / f"{results['date'][:10]}-{results['machine_tag']}"
+    config = load_config(args.config, dry_run=args.dry_run, work_dir=args.work_dir)
+
+    def folder(results: dict) -> Path:
+        return args.out or REPO / "benchmarks" / "results" / f"{results['date'][:10]}-{results['machine_tag']}"
+
+    # Written after every case too: a run stopped from outside keeps the cases it finished.
+    results = run_suite(config, reuse_engines=args.reuse_engines, time_budget=args.time_budget,
+                        on_progress=lambda partial: write_results(partial, folder(partial), figure=False))
+    out = folder(results)
     write_results(results, out)
     print(f"wrote {out}/results.json, results.md, latency.png")
     failed = [r["case"]["name"] for r in results["cases"] if r["status"] == "failed"]

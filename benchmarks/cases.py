@@ -5,6 +5,10 @@ A case names a *settings* block (a model config of ``configs/``, e.g. the releas
 settings, plus overrides), and for diffusion painters a weight *source* and a runtime *backend*.
 Fields left unset keep the settings' values; fields set to less than them (steps, resolution,
 iterations, ...) are reported as reduced, next to the settings' value.
+
+A config's ``dry_run`` block turns it into its own rehearsal (``--dry-run``): the same cases on
+tiny models at tiny sizes, on the machine at hand, so that a run meant for a GPU is known to
+work before one is lent.
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 DIFFUSION_PAINTER = "paintseg_engine.painters.diffusion.DiffusionPainter"
 # Weight sources of diffusion cases; anything else is a checkpoint folder or hub id.
 RANDOM_FULL_SIZE, TINY = "random_full_size", "tiny"
-ENGINE_BACKENDS = ("onnxruntime", "tensorrt")  # backends that run an exported engine directory
+# Backends that run an exported engine directory, and the export format each runs.
+ENGINE_FORMATS = {"onnxruntime": "onnx", "tensorrt": "onnx", "aoti": "aoti"}
+ENGINE_BACKENDS = tuple(ENGINE_FORMATS)
 # Case field -> where it lands: (section of the model config, key).
 OVERRIDES = {
     "resolution": ("amcp", "frame_size"),  # the diffusion painter paints at the frame size
@@ -46,9 +52,9 @@ class Case:
     # Diffusion painters only (weight-free settings ignore them): source, backend, engine, steps,
     # features_input_size, dtype.
     source: str = RANDOM_FULL_SIZE  # random_full_size, tiny, or a checkpoint folder / hub id
-    backend: str = "torch"  # torch, torch-compile, onnxruntime, tensorrt
+    backend: str = "torch"  # torch, torch-compile, onnxruntime, tensorrt, aoti
     backend_options: dict = field(default_factory=dict)
-    engine: str | None = None  # onnxruntime/tensorrt: a key of the config's ``engines``
+    engine: str | None = None  # onnxruntime/tensorrt/aoti: a key of the config's ``engines``
     resolution: int | None = None
     samples: int | None = None
     steps: int | None = None
@@ -57,6 +63,9 @@ class Case:
     dtype: str | None = None  # painter and features precision
     images: int | None = None  # the first N of the config's images (None: all)
     warmup: int = 1  # untimed runs of AMCP on the first image
+    # Denoising steps of the warm-up runs (None: the case's own). Kernel selection, allocations and
+    # compilation depend on shapes, not on the step count, so a few steps warm up as well as 50.
+    warmup_steps: int | None = None
     repeats: int = 3  # timed runs over the images
     skip: str | None = None  # a reason not to run the case here, reported as its skip reason
     sweep: dict | None = None  # set on the cases a scaling sweep derives: {case, parameter, value}
@@ -68,6 +77,7 @@ class Engine:
 
     out: str  # keep it outside the repository: a full-size fp32 UNet is 3.4 GB
     source: str = RANDOM_FULL_SIZE
+    formats: list[str] = field(default_factory=lambda: ["onnx"])  # aoti: compiled for the config's device
     precisions: list[str] = field(default_factory=lambda: ["fp32"])
     batch: list[int] = field(default_factory=lambda: [1, 5, 10])
     image_size: list[int] = field(default_factory=lambda: [512, 512, 512])
@@ -95,6 +105,10 @@ class BenchConfig:
     engines: dict[str, Engine] = field(default_factory=dict)
     scaling: list[dict] = field(default_factory=list)  # {case, parameter, values}
     ratios: list[dict] = field(default_factory=list)  # {case, baseline}: speed-up of case over baseline
+    # {case, baseline}: cases whose masks must be identical, image by image (e.g. the exact cuts).
+    mask_checks: list[dict] = field(default_factory=list)
+    # GPU name -> {dtype: dense tensor-core TFLOP/s}: the roofline a UNet step is set against.
+    peak_tflops: dict[str, dict[str, float]] = field(default_factory=dict)
     source_file: str | None = None
 
     def sweep_cases(self) -> list[Case]:
@@ -107,15 +121,40 @@ class BenchConfig:
                 for sweep in self.scaling for value in sweep["values"]]
 
 
-def load_config(path: str | Path) -> BenchConfig:
+def load_config(path: str | Path, dry_run: bool = False, work_dir: str | Path | None = None) -> BenchConfig:
+    """The config at ``path``; ``dry_run``: with its ``dry_run`` block applied; ``work_dir``: the
+    random checkpoints and engines written there instead of the config's folders."""
     raw = yaml.safe_load(Path(path).read_text())
+    rehearsal = raw.pop("dry_run", None)
+    if dry_run:
+        if not rehearsal:
+            raise ValueError(f"{path}: --dry-run needs a dry_run block in the config")
+        raw = apply_dry_run(raw, rehearsal)
     raw["cases"] = [Case(**{**raw.get("case_defaults", {}), **case}) for case in raw["cases"]]
     raw.pop("case_defaults", None)
     raw["images"] = Images(**raw.get("images", {}))
     raw["engines"] = {name: Engine(**spec) for name, spec in raw.get("engines", {}).items()}
+    if work_dir is not None:
+        raw["models_dir"] = str(Path(work_dir) / "models")
+        for name, engine in raw["engines"].items():
+            engine.out = str(Path(work_dir) / "engines" / name)
     config = BenchConfig(**raw, source_file=str(path))
     check(config)
     return config
+
+
+def apply_dry_run(raw: dict, rehearsal: dict) -> dict:
+    """A config's ``dry_run`` block over the config: its keys merged into the config's (nested
+    dicts key by key), ``case_overrides`` set on every case over the case's own fields, and
+    ``backend_options`` (backend -> options) replacing the options of that backend's cases."""
+    rehearsal = dict(rehearsal)
+    overrides = rehearsal.pop("case_overrides", {})
+    options = rehearsal.pop("backend_options", {})
+    raw = merged(raw, rehearsal)
+    raw["cases"] = [{**case, **overrides, **({"backend_options": options[case["backend"]]}
+                                             if case.get("backend") in options else {})}
+                    for case in raw["cases"]]
+    return raw
 
 
 def check(config: BenchConfig) -> None:
@@ -127,14 +166,17 @@ def check(config: BenchConfig) -> None:
             problems.append(f"case {case.name!r}: settings {case.settings!r} is not in settings {sorted(config.settings)}")
         elif case.backend in ENGINE_BACKENDS and case.engine not in config.engines:
             problems.append(f"case {case.name!r}: backend {case.backend} needs an engine from {sorted(config.engines)}")
+        elif case.backend in ENGINE_BACKENDS and ENGINE_FORMATS[case.backend] not in config.engines[case.engine].formats:
+            problems.append(f"case {case.name!r}: backend {case.backend} runs {ENGINE_FORMATS[case.backend]} "
+                            f"exports; engine {case.engine!r} has formats {config.engines[case.engine].formats}")
     for sweep in config.scaling:
         if sweep["case"] not in names or sweep["parameter"] not in SWEEP_PARAMETERS:
             problems.append(f"scaling {sweep}: case must be one of {names}, parameter one of {SWEEP_PARAMETERS}")
         elif sweep["parameter"] == "steps" and not is_diffusion(settings_model(config, by_name[sweep["case"]].settings)):
             problems.append(f"scaling {sweep}: a weight-free painter has no denoising steps")
-    for pair in config.ratios:
+    for pair in config.ratios + config.mask_checks:
         if pair["case"] not in names or pair["baseline"] not in names:
-            problems.append(f"ratio {pair}: case and baseline must be among {names}")
+            problems.append(f"ratio or mask check {pair}: case and baseline must be among {names}")
     if problems:
         raise ValueError(f"{config.source_file}: " + "; ".join(problems))
 

@@ -12,11 +12,17 @@ PLOT_PARTS = ("encode", "unet", "decode", "paint_other", "features", "update")
 PART_COLORS = {name: f"C{i}" for i, name in enumerate((*PLOT_PARTS, "paint"))}
 
 
-def write_results(results: dict, out: Path) -> None:
+# Networks of the cost table, in the order a step calls them, and what one sample of each is.
+COST_NETWORKS = {"encode": "VAE encodes", "unet": "UNet sample-steps", "decode": "VAE decodes",
+                 "features": "features forwards"}
+
+
+def write_results(results: dict, out: Path, figure: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(markdown(results))
-    plot(results, out / "latency.png")
+    if figure:
+        plot(results, out / "latency.png")
 
 
 # --- Markdown ---------------------------------------------------------------------------------
@@ -108,7 +114,23 @@ def markdown(results: dict) -> str:
         "*paint other*: scheduler, masks, resizing inside the paint call.", "",
         *table(["case", "step", "paint", "VAE encode", "UNet", "VAE decode", "paint other", "features", "update", "total"],
                [parts_row(r, s) for r in ok for s in STEPS if s in r["statistics"]["per_step"]]),
+        "## Cost per image (machine-independent)", "",
+        "Counted in the timed runs at the painter's runners and the feature extractor: samples through each "
+        "network per image (a UNet call on a batch of 5 is 5 sample-steps), and the TFLOPs they add up to at "
+        "the case's sizes (PyTorch's FLOP counter on the same architectures on the meta device: matrix "
+        "products, convolutions, attention). The weight-free painter's and features' arithmetic is not "
+        "counted (—). *masks repeat*: every repeat of an image gave the same mask.", "",
+        *table(["case", *(f"{name} (calls)" for name in COST_NETWORKS.values()), "TFLOP per image", "masks repeat"],
+               [cost_row(r) for r in ok]),
     ]
+    rooflines = [r for r in ok if r.get("roofline")]
+    if rooflines:
+        lines += ["## UNet step against the roofline", "",
+                  "The median UNet call (one denoising step of all samples) against its counted TFLOPs at the "
+                  "GPU's dense tensor-core peak for the case's dtype (`peak_tflops` of the config; none for "
+                  "CPUs or float32): *ratio* = measured / roofline, 1 at the peak.", "",
+                  *table(["case", "dtype", "batch", "TFLOP per step", "median step (s)", "achieved TFLOP/s",
+                          "peak TFLOP/s", "roofline (s)", "ratio"], [roofline_row(r) for r in rooflines])]
     extrapolated = [r for r in ok if "extrapolated_to_settings_steps" in r]
     if extrapolated:
         lines += ["## Extrapolated to the settings' denoising steps", "",
@@ -123,8 +145,22 @@ def markdown(results: dict) -> str:
                       for r in extrapolated for e in [r["extrapolated_to_settings_steps"]]])]
     if results["ratios"]:
         lines += ["## Ratios (both sides measured in this run)", "", "Speed-up = baseline seconds / case seconds (medians).", "",
-                  *table(["case", "baseline", "per image", "I-step", "O-step", "per image at settings' steps"], [
-                      [p["case"], p["baseline"], *ratio_cells(p)] for p in results["ratios"]])]
+                  "*TFLOP ratio*: the baseline's counted TFLOPs per image over the case's, what the case "
+                  "skips on any machine; speed-up over TFLOP ratio is how much faster each FLOP runs.", "",
+                  *table(["case", "baseline", "per image", "I-step", "O-step", "per image at settings' steps",
+                          "TFLOP ratio"], [
+                      [p["case"], p["baseline"], *ratio_cells(p),
+                       f"{p['tflop_ratio']:.2f}x" if "tflop_ratio" in p else "—"] for p in results["ratios"]])]
+    if results.get("mask_checks"):
+        lines += ["## Masks of the exact cuts against the reference path", "",
+                  "Each pair ran the same images at the same precision; the masks must be identical, pixel for "
+                  "pixel (first repeat of each image).", "",
+                  *table(["case", "baseline", "result", "per image"], [
+                      [c["case"], c["baseline"], c["status"], "; ".join(
+                          f"image {i['image']}: " + ("identical" if i["identical"] else
+                                                     f"{i['differing_pixels']} of {i['pixels']} px differ, "
+                                                     f"IoU {i['iou']:.4f}")
+                          for i in c.get("images", []))] for c in results["mask_checks"]])]
     for sweep in results["scaling"]:
         lines += [f"## Scaling: {sweep['parameter']} ({sweep['case']})", "",
                   *table([sweep["parameter"], "per image", "I-step", "O-step", "status"], [
@@ -154,6 +190,25 @@ def parts_row(record: dict, step: str) -> list:
             if "unet" in parts else "—")
     return [record["case"]["name"], STEP_NAMES[step], cell("paint"), cell("encode"), unet, cell("decode"),
             cell("paint_other"), cell("features"), cell("update"), cell("seconds")]
+
+
+def cost_row(record: dict) -> list:
+    cost = record["statistics"]["cost_per_image"]
+    cells = []
+    for network in COST_NETWORKS:
+        counted = cost["networks"].get(network)
+        cells.append(f"{counted['samples']:g} ({counted['calls']:g})" if counted else "—")
+    return [record["case"]["name"], *cells, f"{cost['tflop']:.4g}" if cost["all_counted"] else
+            (f"{cost['tflop']:.4g} + —" if cost["tflop"] else "—"),
+            "yes" if record["statistics"]["masks_repeat"] else "**no**"]
+
+
+def roofline_row(record: dict) -> list:
+    r = record["roofline"]
+    peak = f"{r['peak_tflops']:g} ({r['gpu']})" if r["peak_tflops"] else "—"
+    return [record["case"]["name"], r["dtype"], f"{r['batch']:g}", f"{r['unet_step_tflop']:.4g}",
+            f"{r['unet_step_seconds']:.4g}", f"{r['achieved_tflops']:.4g}", peak,
+            f"{r['roofline_seconds']:.4g}" if "ratio" in r else "—", f"{r['ratio']:.2f}" if "ratio" in r else "—"]
 
 
 def ratio_cells(ratio: dict) -> list[str]:

@@ -1,11 +1,14 @@
 """A benchmark run: export the engines its cases need, measure each case in a fresh process, and
-gather machine facts, per-case statistics, scaling sweeps and ratios into one results dict.
+gather machine facts, per-case statistics and costs, scaling sweeps, ratios and mask checks into
+one results dict.
 
 Each case runs in its own spawned interpreter because a process's peak memory (``ru_maxrss``)
 cannot be reset: a fresh process makes the peak the case's own, and frees the case's models.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import multiprocessing
 import os
 import platform
@@ -13,10 +16,12 @@ import resource
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,6 +31,7 @@ from paintseg_engine.runtime.errors import BackendUnavailable
 
 from .cases import (ENGINE_BACKENDS, REPO, TINY, BenchConfig, Case, build, fixed_images, prepare_models,
                     random_weights, resolve, tiny_sd_folder)
+from .cost import CostMeter, CountedFeatures
 from .timing import TimedRunners, summary, synchronize
 
 # Per AMCP step: its total, and its parts (UNet/VAE parts exist for diffusion painters only).
@@ -62,6 +68,33 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextmanager
+def denoising_steps(painter, steps: int | None) -> Iterator[None]:
+    """The painter's denoising steps set to ``steps`` inside the block (None, or a painter without
+    steps: unchanged)."""
+    if steps is None or not hasattr(painter, "steps"):
+        yield
+        return
+    saved, painter.steps = painter.steps, steps
+    try:
+        yield
+    finally:
+        painter.steps = saved
+
+
+def packed_mask(mask: torch.Tensor) -> dict:
+    """A bool mask as its SHA-256 and its bits (base64), for comparisons between cases."""
+    bits = np.packbits(mask.cpu().numpy().astype(bool))
+    return {"shape": list(mask.shape), "sha256": hashlib.sha256(bits.tobytes()).hexdigest(),
+            "bits": base64.b64encode(bits.tobytes()).decode()}
+
+
+def unpacked_mask(packed: dict) -> np.ndarray:
+    bits = np.frombuffer(base64.b64decode(packed["bits"]), dtype=np.uint8)
+    height, width = packed["shape"]
+    return np.unpackbits(bits)[:height * width].reshape(height, width).astype(bool)
+
+
 def peak_memory(device: torch.device) -> dict:
     peak = {"cpu_max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB}  # Linux: KiB
     if device.type == "cuda":
@@ -71,7 +104,8 @@ def peak_memory(device: torch.device) -> dict:
 
 @torch.inference_mode()
 def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
-    """Warm up, then time AMCP ``repeats`` times over the images: every iteration's parts, every image."""
+    """Warm up, then time AMCP ``repeats`` times over the images: every iteration's parts, every
+    image; then count what each image cost (calls and FLOPs) from the calls recorded."""
     device = torch.device(config.device)
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
@@ -82,16 +116,19 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
     # UNet/VAE calls are timed at the runners; each AMCP step takes the calls made during it.
     runners = TimedRunners(painter, device) if hasattr(painter, "unet_runner") else None
     take_parts = runners.take if runners else dict
-    segmenter = Segmenter(painter, features, amcp)
+    counted = CountedFeatures(features)
+    take_calls = lambda: (runners.take_calls() if runners else []) + counted.take_calls()
+    segmenter = Segmenter(painter, counted, amcp)
     build_seconds = time.perf_counter() - started
-    for _ in range(case.warmup):  # first calls: kernel selection, allocations, compilation
-        segmenter.set_image(images[0][0])
-        segmenter.predict(images[0][1])
-    take_parts()
+    with denoising_steps(painter, case.warmup_steps):
+        for _ in range(case.warmup):  # first calls: kernel selection, allocations, compilation
+            segmenter.set_image(images[0][0])
+            segmenter.predict(images[0][1])
+    take_parts(), take_calls()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cpu_before, timed_start = cpu_seconds(), time.perf_counter()
-    runs = []
+    runs, calls, masks = [], [], []
     for repeat in range(case.repeats):
         for index, (image, prompt) in enumerate(images):
             synchronize(device)
@@ -100,15 +137,23 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
             # A painter may encode the image once here (cached latents); that is per image, not per step.
             set_image_parts = take_parts()
             iterations = []
-            segmenter.predict(prompt, on_step=lambda step: iterations.append(
+            result = segmenter.predict(prompt, on_step=lambda step: iterations.append(
                 iteration_parts(step.timings(), take_parts())))
             synchronize(device)
             seconds = time.perf_counter() - start
+            mask = packed_mask(result.mask)
             runs.append({"image": index, "repeat": repeat, "seconds": seconds, "set_image": set_image_parts,
-                         "iterations": iterations})
+                         "iterations": iterations, "mask_sha256": mask["sha256"]})
+            calls.append(take_calls())
+            if repeat == 0:
+                masks.append(mask)
     # Cores this process kept busy while timed: well under its threads means other jobs took the cores.
     cores_busy = (cpu_seconds() - cpu_before) / (time.perf_counter() - timed_start)
-    return {"runs": runs, "peak_memory": peak_memory(device), "torch_threads": torch.get_num_threads(),
+    peak = peak_memory(device)
+    meter = CostMeter(painter, features)  # after the timed runs: counting takes a moment per shape
+    for run, image_calls in zip(runs, calls):
+        run["cost"] = meter.cost(image_calls)
+    return {"runs": runs, "masks": masks, "peak_memory": peak, "torch_threads": torch.get_num_threads(),
             "cores_busy": cores_busy,
             "load_average_at_start": load_at_start, "build_seconds": build_seconds,
             "case_seconds": time.perf_counter() - started}
@@ -127,8 +172,43 @@ def statistics(runs: list[dict]) -> dict:
                 per_step[step]["unet_steps_per_paint"] = rows[0]["unet_steps"]
                 per_step[step]["unet_batch"] = rows[0]["unet_batch"]
     per_image = summary([run["seconds"] for run in runs])
+    by_image = {}
+    for run in runs:
+        by_image.setdefault(run["image"], set()).add(run["mask_sha256"])
     return {"per_step": per_step, "per_image": per_image, "images_per_second": 1 / per_image["median"],
-            "iterations_per_image": len(runs[0]["iterations"])}
+            "iterations_per_image": len(runs[0]["iterations"]), "cost_per_image": mean_cost(runs),
+            "masks_repeat": all(len(hashes) == 1 for hashes in by_image.values())}
+
+
+def mean_cost(runs: list[dict]) -> dict:
+    """Calls, samples and TFLOPs per image, averaged over the runs (every repeat of an image costs
+    the same; images may differ)."""
+    mean = lambda values: sum(values) / len(values)
+    networks = runs[0]["cost"]["networks"]
+    out = {network: {key: None if networks[network][key] is None else
+                     mean([run["cost"]["networks"][network][key] for run in runs]) for key in networks[network]}
+           for network in networks}
+    return {"networks": out, "tflop": mean([run["cost"]["tflop"] for run in runs]),
+            "all_counted": all(run["cost"]["all_counted"] for run in runs)}
+
+
+def roofline(record: dict, peaks: dict[str, dict[str, float]], gpu: str | None) -> dict | None:
+    """The median UNet step against the time its FLOPs take at the GPU's peak rate for the case's
+    dtype (config ``peak_tflops``): ratio = measured / roofline, 1 at the peak."""
+    unet = record["statistics"]["cost_per_image"]["networks"].get("unet")
+    if not unet or not unet["tflop"]:
+        return None
+    steps = [row["unet_step"] for run in record["runs"] for row in run["iterations"] if row.get("unet_steps")]
+    step_tflop = unet["tflop"] / unet["calls"]
+    measured = float(np.median(steps))
+    dtype = record["settings"]["painter"]["init_args"].get("dtype", "float32")
+    out = {"unet_step_seconds": measured, "unet_step_tflop": step_tflop, "batch": unet["samples"] / unet["calls"],
+           "achieved_tflops": step_tflop / measured, "dtype": dtype, "gpu": gpu,
+           "peak_tflops": (peaks.get(gpu) or {}).get(dtype)}
+    if out["peak_tflops"]:
+        out["roofline_seconds"] = step_tflop / out["peak_tflops"]
+        out["ratio"] = measured / out["roofline_seconds"]
+    return out
 
 
 def extrapolate_steps(runs: list[dict], stats: dict, steps: dict) -> dict:
@@ -178,7 +258,10 @@ def export(config: BenchConfig, name: str, tensorrt: bool) -> None:
     engine = config.engines[name]
     source = {"random_full_size": True} if engine.source == "random_full_size" else {
         "model": str(tiny_sd_folder(config.models_dir)) if engine.source == TINY else engine.source}
-    export_engine(ExportSettings(out=Path(engine.out), precisions=tuple(engine.precisions), batch=tuple(engine.batch),
+    # AOTInductor compiles for the device the cases run on; ONNX alone is traced on the CPU.
+    device = config.device if "aoti" in engine.formats else "cpu"
+    export_engine(ExportSettings(out=Path(engine.out), formats=tuple(engine.formats), device=device,
+                                 precisions=tuple(engine.precisions), batch=tuple(engine.batch),
                                  image_size=tuple(engine.image_size), tensorrt=tensorrt, **source))
 
 
@@ -206,7 +289,11 @@ def machine_tag(facts: dict) -> str:
     return f"cpu-{facts['cpu_cores']}core"
 
 
-def run_suite(config: BenchConfig, reuse_engines: bool = False) -> dict:
+def run_suite(config: BenchConfig, reuse_engines: bool = False, time_budget: float | None = None,
+              on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Run every case of ``config`` in order, each engine exported just before the first case that
+    runs it. ``time_budget``: seconds after which no further case or export starts (they are
+    reported skipped). ``on_progress`` gets the results so far after every case."""
     device = torch.device(config.device)
     facts = machine_facts(device)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": facts,
@@ -214,59 +301,99 @@ def run_suite(config: BenchConfig, reuse_engines: bool = False) -> dict:
                "config_file": config.source_file, "config": asdict(config), "cases": []}
     started = time.perf_counter()
     cases = config.cases + config.sweep_cases()
-    records = []
     for case in cases:
         resolved = resolve(config, case)
-        records.append({"case": asdict(case), "settings": resolved["model"], "diffusion": resolved["diffusion"],
-                        "changed": resolved["changed"],
-                        "random_weights": random_weights(case, resolved["diffusion"]),
-                        "skip_reason": unavailable(case, resolved["diffusion"], device)})
+        results["cases"].append({"case": asdict(case), "settings": resolved["model"], "diffusion": resolved["diffusion"],
+                                 "changed": resolved["changed"], "status": "pending",
+                                 "random_weights": random_weights(case, resolved["diffusion"]),
+                                 "skip_reason": unavailable(case, resolved["diffusion"], device)})
 
     # Made once here: the case processes need not import the data package (and Lightning with it).
     images = fixed_images(config.images)
-    runnable = [(case, r) for case, r in zip(cases, records) if not r["skip_reason"]]
-    prepare_models(config.models_dir, {case.source for case, r in runnable if r["diffusion"]})
-    engine_errors = {}
-    for name in sorted({case.engine for case, _ in runnable if case.backend in ENGINE_BACKENDS}):
-        if reuse_engines and (Path(config.engines[name].out) / "manifest.json").is_file():
-            log(f"engine {name}: reusing {config.engines[name].out}")
-            continue
-        log(f"engine {name}: exporting to {config.engines[name].out}")
-        tensorrt = any(case.engine == name and case.backend == "tensorrt" for case, _ in runnable)
-        try:
-            in_fresh_process(export, config, name, tensorrt)
-        except Exception as err:  # noqa: BLE001 - the cases that need it are reported failed with why
-            engine_errors[name] = f"engine export failed: {err!r}"
-
-    for case, record in zip(cases, records):
+    runnable = [case for case, r in zip(cases, results["cases"]) if not r["skip_reason"]]
+    prepare_models(config.models_dir, {case.source for case, r in zip(cases, results["cases"])
+                                       if r["diffusion"] and not r["skip_reason"]})
+    engine_errors: dict[str, str | None] = {}  # engine -> why its export failed, None once exported
+    masks: dict[str, list[dict]] = {}  # case -> its masks of the first repeat, for the mask checks
+    for case, record in zip(cases, results["cases"]):
+        spent = time.perf_counter() - started
+        if not record["skip_reason"] and time_budget is not None and spent > time_budget:
+            record["skip_reason"] = f"not started: the run's time budget of {time_budget:.0f} s was spent"
         if record["skip_reason"]:
             record["status"] = "skipped"
             log(f"{case.name}: skipped ({record['skip_reason']})")
-        elif case.engine in engine_errors and case.backend in ENGINE_BACKENDS:
-            record.update(status="failed", error=engine_errors[case.engine])
         else:
-            log(f"{case.name}: running")
-            try:
-                record.update(in_fresh_process(measure_case, config, case, images), status="ok")
-            except BackendUnavailable as err:
-                record.update(status="skipped", skip_reason=str(err))
-            except Exception as err:  # noqa: BLE001 - one broken case must not lose the others' results
-                record.update(status="failed", error=repr(err))
+            if case.backend in ENGINE_BACKENDS and case.engine not in engine_errors:
+                tensorrt = any(c.engine == case.engine and c.backend == "tensorrt" for c in runnable)
+                engine_errors[case.engine] = prepare_engine(config, case.engine, tensorrt, reuse_engines)
+            if case.backend in ENGINE_BACKENDS and engine_errors[case.engine]:
+                record.update(status="failed", error=engine_errors[case.engine])
+            else:
+                log(f"{case.name}: running")
+                try:
+                    record.update(in_fresh_process(measure_case, config, case, images), status="ok")
+                    masks[case.name] = record.pop("masks")
+                except BackendUnavailable as err:
+                    record.update(status="skipped", skip_reason=str(err))
+                except Exception as err:  # noqa: BLE001 - one broken case must not lose the others' results
+                    record.update(status="failed", error=repr(err))
         if record["status"] == "ok":
             record["statistics"] = statistics(record["runs"])
+            record["roofline"] = roofline(record, config.peak_tflops, facts["gpu"])
             steps = record["changed"].get("steps")
             if steps and steps["measured"] < steps["settings"] and not case.sweep:
                 record["extrapolated_to_settings_steps"] = extrapolate_steps(record["runs"], record["statistics"], steps)
             log(f"{case.name}: {record['statistics']['per_image']['median']:.3f} s per image (median)")
         elif record["status"] == "failed":
             log(f"{case.name}: FAILED {record['error']}")
-        results["cases"].append(record)
+        summarize(config, results, masks, started)
+        if on_progress:
+            on_progress(results)
+    return results
 
+
+def prepare_engine(config: BenchConfig, name: str, tensorrt: bool, reuse: bool) -> str | None:
+    """Export the engine ``name`` (or reuse it); returns why that failed, or None."""
+    if reuse and (Path(config.engines[name].out) / "manifest.json").is_file():
+        log(f"engine {name}: reusing {config.engines[name].out}")
+        return None
+    log(f"engine {name}: exporting to {config.engines[name].out}")
+    try:
+        in_fresh_process(export, config, name, tensorrt)
+    except Exception as err:  # noqa: BLE001 - the cases that need it are reported failed with why
+        return f"engine export failed: {err!r}"
+    return None
+
+
+def summarize(config: BenchConfig, results: dict, masks: dict[str, list[dict]], started: float) -> None:
+    """What compares cases, from the cases run so far."""
     results["scaling"] = scaling(config, results["cases"])
     results["ratios"] = ratios(config, results["cases"])
+    results["mask_checks"] = mask_checks(config, results["cases"], masks)
     results["load_average_at_end"] = os.getloadavg()
     results["wall_seconds"] = time.perf_counter() - started
-    return results
+
+
+def mask_checks(config: BenchConfig, records: list[dict], masks: dict[str, list[dict]]) -> list[dict]:
+    """For each configured pair, whether the case's masks equal the baseline's, image by image."""
+    by_name = {record["case"]["name"]: record for record in records}
+    out = []
+    for pair in config.mask_checks:
+        check = {"case": pair["case"], "baseline": pair["baseline"]}
+        missing = [name for name in (pair["case"], pair["baseline"]) if name not in masks]
+        if missing:
+            check["status"] = "not available: " + ", ".join(f"{n} {by_name[n]['status']}" for n in missing)
+        else:
+            check["images"] = []
+            for index, (a, b) in enumerate(zip(masks[pair["case"]], masks[pair["baseline"]])):
+                mask, base = unpacked_mask(a), unpacked_mask(b)
+                union = (mask | base).sum()
+                check["images"].append({"image": index, "identical": a["sha256"] == b["sha256"],
+                                        "differing_pixels": int((mask != base).sum()), "pixels": int(mask.size),
+                                        "iou": float((mask & base).sum() / union) if union else 1.0})
+            check["status"] = "identical" if all(i["identical"] for i in check["images"]) else "differ"
+        out.append(check)
+    return out
 
 
 def scaling(config: BenchConfig, records: list[dict]) -> list[dict]:
@@ -302,6 +429,9 @@ def ratios(config: BenchConfig, records: list[dict]) -> list[dict]:
         ratio["speedup"] = {"per_image": b["per_image"]["median"] / a["per_image"]["median"]}
         ratio["speedup"].update({step: b["per_step"][step]["seconds"]["median"] / a["per_step"][step]["seconds"]["median"]
                                  for step in STEPS if step in a["per_step"] and step in b["per_step"]})
+        # What the case skips, on any machine: the baseline's counted TFLOPs per image over the case's.
+        if a["cost_per_image"]["tflop"] > 0 and b["cost_per_image"]["tflop"] > 0:
+            ratio["tflop_ratio"] = b["cost_per_image"]["tflop"] / a["cost_per_image"]["tflop"]
         ea, eb = case.get("extrapolated_to_settings_steps"), baseline.get("extrapolated_to_settings_steps")
         if ea or eb:
             # Either side extrapolated to its settings' steps: the ratio is an estimate too.

@@ -19,15 +19,18 @@ def synchronize(device: torch.device) -> None:
 
 
 class TimedRunners:
-    """Stands in for a diffusion painter's runners and records the seconds of each call, device finished."""
+    """Stands in for a diffusion painter's runners and records the seconds of each call, device
+    finished, and its input shapes (what ``cost.CostMeter`` counts)."""
 
     def __init__(self, painter, device: torch.device):
         self.unet, self.vae, self.device = painter.unet_runner, painter.vae_runner, device
         self.seconds: dict[str, list[float]] = {name: [] for name in RUNNER_CALLS}
         self.unet_batches: list[int] = []
+        self.calls: list[tuple[str, tuple]] = []
         painter.unet_runner, painter.vae_runner = self.run_unet, self
 
     def timed(self, name: str, call, *args):
+        self.calls.append((name, tuple(tuple(arg.shape) for arg in args)))
         synchronize(self.device)
         start = time.perf_counter()
         result = call(*args)
@@ -59,6 +62,11 @@ class TimedRunners:
         self.seconds = {name: [] for name in RUNNER_CALLS}
         self.unet_batches = []
         return parts
+
+    def take_calls(self) -> list[tuple[str, tuple]]:
+        """(call, input shapes) of every call since the last ``take_calls``, and forget them."""
+        calls, self.calls = self.calls, []
+        return calls
 
 
 def summary(values: list[float]) -> dict:

@@ -70,6 +70,16 @@ def test_suite_writes_json_markdown_and_plot(tiny_run):
                 assert parts["unet_steps_per_paint"] == case["steps"]
                 assert positive(parts["unet"]["median"]) and positive(parts["decode"]["median"])
 
+    # Counted per image: iterations x steps x samples UNet sample-steps, twice with both guidance branches.
+    per_image = defaults["iterations"] * defaults["steps"] * defaults["samples"]
+    for name, branches in [("reference torch", 2), ("fast torch", 1), ("fast onnxruntime", 1)]:
+        cost = by_name[name]["statistics"]["cost_per_image"]
+        assert cost["networks"]["unet"]["samples"] == branches * per_image
+        assert cost["networks"]["decode"]["samples"] == defaults["iterations"] * defaults["samples"]
+        assert cost["all_counted"] and positive(cost["tflop"]) and by_name[name]["statistics"]["masks_repeat"]
+        assert positive(by_name[name]["roofline"]["achieved_tflops"]) and "ratio" not in by_name[name]["roofline"]
+    assert by_name["weight-free"]["statistics"]["cost_per_image"]["all_counted"] is False  # OpenCV's arithmetic
+
     extrapolated = by_name["reference torch"]["extrapolated_to_settings_steps"]
     assert extrapolated["extrapolated"] is True and extrapolated["steps"] == {"measured": defaults["steps"], "settings": 50}
     assert extrapolated["per_image"]["seconds"] > extrapolated["per_image"]["measured"]
@@ -84,7 +94,8 @@ def test_suite_writes_json_markdown_and_plot(tiny_run):
     assert all(positive(p["per_image"]) for s in results["scaling"] for p in s["points"] if p["status"] == "ok")
 
     markdown = (out / "results.md").read_text()
-    for heading in ("## Cases", "## Latency", "## Parts of an AMCP step", "## Ratios", "## Scaling", "extrapolated"):
+    for heading in ("## Cases", "## Latency", "## Parts of an AMCP step", "## Cost per image", "## UNet step against",
+                    "## Ratios", "## Scaling", "extrapolated"):
         assert heading in markdown
     assert all(name in markdown for name in by_name)
     assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -115,3 +126,73 @@ def test_config_errors_name_the_problem(tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ValueError, match="settings 'missing'.*no denoising steps"):
         load_config(path)
+
+
+def test_dry_run_and_work_dir_rewrite_the_config(tmp_path):
+    gpu = REPO / "configs" / "bench" / "gpu.yaml"
+    config = load_config(gpu)
+    assert config.device == "cuda" and config.cases[0].resolution is None  # the settings' 512 px
+    rehearsal = load_config(gpu, dry_run=True, work_dir=tmp_path)
+    assert rehearsal.device == "cpu" and [c.name for c in rehearsal.cases] == [c.name for c in config.cases]
+    assert {(c.source, c.resolution, c.steps) for c in rehearsal.cases} == {("tiny", 64, 2)}
+    compiled = next(c for c in rehearsal.cases if c.backend == "torch-compile")
+    assert compiled.backend_options == {"compile_backend": "eager"}  # no CUDA graphs on a CPU
+    engine = rehearsal.engines["aoti-512"]
+    assert engine.source == "tiny" and engine.formats == ["aoti"] and engine.out == str(tmp_path / "engines/aoti-512")
+    assert rehearsal.models_dir == str(tmp_path / "models")
+    with pytest.raises(ValueError, match="needs a dry_run block"):
+        load_config(TINY_CONFIG, dry_run=True)
+
+
+def test_an_aoti_case_needs_an_engine_with_aoti_packages(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["cases"].append({"name": "fast aoti", "settings": "fast", "backend": "aoti", "engine": "tiny-64"})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"backend aoti runs aoti exports; engine 'tiny-64' has formats \['onnx'\]"):
+        load_config(path)
+
+
+def test_cost_meter_counts_the_sd_unet_and_vae_per_sample():
+    """At 512 px (64x64 latents) SD 1.x's UNet costs 0.80 TFLOP per sample and denoising step (the
+    issue's estimate: about 0.84); FLOPs add up linearly over batches and calls."""
+    from types import SimpleNamespace
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from benchmarks.cost import CostMeter
+    from export.random_weights import SD_INPAINT_UNET, SD_VAE
+
+    with torch.device("meta"):
+        painter = SimpleNamespace(unet_runner=None, unet=UNet2DConditionModel(**SD_INPAINT_UNET),
+                                  vae=AutoencoderKL(**SD_VAE))
+    meter = CostMeter(painter, features=None)
+    step = ("unet", ((5, 9, 64, 64), (5,), (5, 77, 768)))
+    cost = meter.cost([step, step, ("encode", ((1, 3, 512, 512),)), ("decode", ((5, 4, 64, 64),)), ("features", ((10, 3, 80, 80),))])
+    unet = cost["networks"]["unet"]
+    assert (unet["calls"], unet["samples"]) == (2, 10)
+    assert round(unet["tflop"] / unet["samples"], 2) == 0.80
+    decode = meter.flops(("decode", ((5, 4, 64, 64),)))
+    assert cost["networks"]["decode"]["tflop"] == pytest.approx(5 * decode / 1e12)
+    assert cost["networks"]["features"] == {"calls": 1, "samples": 10, "tflop": None} and not cost["all_counted"]
+    assert cost["tflop"] == pytest.approx(sum(n["tflop"] or 0 for n in cost["networks"].values()))
+
+
+def test_mask_checks_compare_pixel_for_pixel():
+    from types import SimpleNamespace
+
+    from benchmarks.suite import mask_checks, packed_mask
+
+    disc = torch.zeros(8, 8, dtype=torch.bool)
+    disc[2:6, 2:6] = True
+    moved = torch.roll(disc, 1, dims=1)
+    masks = {"a": [packed_mask(disc)], "b": [packed_mask(disc.clone())], "c": [packed_mask(moved)]}
+    records = [{"case": {"name": name}, "status": "ok"} for name in ("a", "b", "c")] + [
+        {"case": {"name": "d"}, "status": "failed"}]
+    config = SimpleNamespace(mask_checks=[{"case": "b", "baseline": "a"}, {"case": "c", "baseline": "a"},
+                                          {"case": "d", "baseline": "a"}])
+    same, other, missing = mask_checks(config, records, masks)
+    assert same["status"] == "identical" and same["images"][0]["differing_pixels"] == 0
+    assert other["status"] == "differ" and other["images"][0]["differing_pixels"] == 8
+    assert other["images"][0]["iou"] == pytest.approx(12 / 20)
+    assert missing["status"] == "not available: d failed"

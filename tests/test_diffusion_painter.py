@@ -195,7 +195,7 @@ def test_missing_folder_says_what_to_download_where(tmp_path):
     folder = tmp_path / "sd-inpainting"
     with pytest.raises(MissingWeightsError) as error:
         DiffusionPainter(str(folder))
-    assert f"hf download runwayml/stable-diffusion-inpainting --local-dir {folder}" in str(error.value)
+    assert f"hf download stable-diffusion-v1-5/stable-diffusion-inpainting --local-dir {folder}" in str(error.value)
 
 
 def test_missing_hub_model_offline_says_what_to_download_where():

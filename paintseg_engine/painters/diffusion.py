@@ -20,7 +20,9 @@ from ..pretrained import Precision, explain_missing_weights, torch_dtype
 from ..runtime import build_runners
 from .base import Painter
 
-DEFAULT_MODEL = "runwayml/stable-diffusion-inpainting"
+# runwayml/stable-diffusion-inpainting, the checkpoint the paper used, was removed from the hub;
+# this is its mirror, the same files.
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 # Name -> (diffusers scheduler class, settings over the checkpoint's scheduler config).
 SCHEDULERS = {
     "ddim": ("DDIMScheduler", {}),

@@ -85,7 +85,7 @@ class MaskPrompt(Prompt):
 
     mask: Tensor
     threshold: float = 0.5
-    kind = "mask"
+    kind = "coarse_mask"  # the same name as the data side's prompt kind
 
     def initial_mask(self, height: int, width: int) -> Tensor:
         mask = _as_mask(self.mask, height, width, "coarse mask").float()

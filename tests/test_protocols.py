@@ -161,3 +161,9 @@ def test_every_dataset_config_parses_over_each_model_config(config, model, capsy
     # The dataset list replaces the model config's whole: nothing inherited from its generated set.
     assert datasets and all(d.get("kind", "folder") == "folder" and "layout" in d for d in datasets)
     assert printed["data"]["prompt"] == "box" and "{prompt}" in printed["output_dir"]
+
+
+@pytest.mark.parametrize("kind", ["box", "points", "scribble", "coarse_mask", "clicks"])
+def test_one_prompt_vocabulary_from_data_to_records(disc, kind):
+    _, gt = disc
+    assert prompt_from_gt(gt, kind, "disc").kind == kind  # records and resume compare these names

@@ -187,6 +187,13 @@ def test_torch_compile_backend_matches_eager(models):
         assert_close(compiled_vae.decode(latents), eager_vae.decode(latents), tolerance=1e-6)
 
 
+def test_torch_compile_can_leave_the_vae_eager(models):
+    unet, vae = (copy.deepcopy(m) for m in models)
+    build_runners("torch-compile", unet, vae, compile_backend="eager", compile_vae=False)
+    assert unet._compiled_call_impl is not None
+    assert vae.encoder._compiled_call_impl is None and vae.decoder._compiled_call_impl is None
+
+
 @pytest.mark.parametrize("backend, require", [("onnxruntime", require_cuda_provider), ("tensorrt", import_tensorrt)])
 def test_cuda_backends_match_torch(engine, models, backend, require):
     try:

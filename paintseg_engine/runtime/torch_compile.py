@@ -25,7 +25,8 @@ class CUDAGraphUNetRunner(TorchUNetRunner):
 
 def compiled_torch_runners(unet: nn.Module, vae: nn.Module, channels_last: bool = False,
                            cuda_graphs: bool = False, mode: str | None = None,
-                           compile_backend: str = "inductor") -> tuple[TorchUNetRunner, TorchVAERunner]:
+                           compile_backend: str = "inductor",
+                           compile_vae: bool = True) -> tuple[TorchUNetRunner, TorchVAERunner]:
     """Compile the painter's UNet and the VAE's encoder and decoder in place, and run them eagerly
     otherwise as the torch backend does.
 
@@ -33,12 +34,14 @@ def compiled_torch_runners(unet: nn.Module, vae: nn.Module, channels_last: bool 
     mode: another torch.compile mode, e.g. "max-autotune"; not together with cuda_graphs.
     compile_backend: torch.compile backend; "eager" captures graphs without generating code
         (no speed-up: it checks that the networks compile without graph breaks, quickly).
+    compile_vae: False leaves the VAE eager: it runs a few times per paint call against the
+        UNet's once per denoising step, so its compile time may not pay back in a short run.
     """
     if cuda_graphs and mode not in (None, CUDA_GRAPHS_MODE):
         raise ValueError(f"cuda_graphs uses torch.compile mode {CUDA_GRAPHS_MODE!r}; got mode={mode!r} too")
     unet.compile(mode=CUDA_GRAPHS_MODE if cuda_graphs else mode, backend=compile_backend)
     # The VAE runs a few times per paint call, not per step: launch overhead does not matter there.
-    for network in (vae.encoder, vae.decoder):
+    for network in (vae.encoder, vae.decoder) if compile_vae else ():
         network.compile(mode=mode, backend=compile_backend)
     unet_runner = (CUDAGraphUNetRunner if cuda_graphs else TorchUNetRunner)(unet, channels_last)
     return unet_runner, TorchVAERunner(vae, channels_last)

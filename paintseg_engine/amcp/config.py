@@ -64,6 +64,14 @@ class AMCPConfig:
     valid_region_scale: float = 1.25
     morphology_kernel: int = 5
 
+    # Refinement, the reference's dense CRF as a graph cut (refine.py): the last mask update is
+    # re-cut along the image's edges at the image's size by this many GrabCut iterations (0: off),
+    # in a window around the valid region, its box grown by refine_context of its size. A cut
+    # that keeps less than refine_min_kept of the mask has collapsed and is not taken.
+    refine_iterations: int = 5  # as the classical GrabCut's (baselines.GRABCUT_ITERATIONS)
+    refine_context: float = 0.6
+    refine_min_kept: float = 0.25
+
     def __post_init__(self) -> None:
         errors = [f"{name}={getattr(self, name)!r} (allowed: {allowed})"
                   for name, (ok, allowed) in self._ranges().items() if not ok(getattr(self, name))]
@@ -97,4 +105,7 @@ class AMCPConfig:
             "vote_threshold": (lambda v: 0.0 < v <= 1.0, "(0, 1]"),
             "valid_region_scale": at_least(1.0),
             "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),
+            "refine_iterations": at_least(0),
+            "refine_context": at_least(0.0),
+            "refine_min_kept": (lambda v: 0.0 <= v < 1.0, "[0, 1)"),
         }

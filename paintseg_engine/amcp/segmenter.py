@@ -17,6 +17,7 @@ from ..painters import OpenCVPainter, Painter
 from ..prompts import Prompt, PromptError
 from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
+from .refine import refine_mask
 from .steps import StepContext, step_at, synced_elapsed
 
 # How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
@@ -95,6 +96,7 @@ class Segmenter:
         """Take ``image`` ([3, H, W], float in [0, 1]) for the following ``predict`` calls."""
         check_image(image)
         self.image_size = tuple(image.shape[-2:])
+        self.image = image.float()  # the refinement cuts along the image's own edges
         self.letterbox = Letterbox(*self.image_size, self.config.frame_size)
         self.frame = self.letterbox.image_to_frame(image.float())
         self.content = self.letterbox.content(image.device)
@@ -137,10 +139,15 @@ class Segmenter:
             start = time.perf_counter()
             out = step(ctx, foreground, iteration)
             foreground = (out.mask & self.content) | seeds
-            seconds = synced_elapsed(start, foreground)
-            record = StepRecord(iteration, "inpaint" if iteration % 2 == 0 else "outpaint",
-                                letterbox.mask_from_frame(foreground), seconds, out.paint_seconds,
-                                out.features_seconds, seconds - out.paint_seconds - out.features_seconds)
+            mask = letterbox.mask_from_frame(foreground)
+            if iteration == cfg.iterations - 1 and cfg.refine_iterations:
+                # The last update is re-cut along the image's edges at its own size (refine.py).
+                mask = refine_mask(self.image, mask, letterbox.mask_from_frame(valid), letterbox.mask_from_frame(seeds),
+                                   cfg.refine_iterations, cfg.refine_context, cfg.refine_min_kept, cfg.seed)
+            seconds = synced_elapsed(start, mask)
+            record = StepRecord(iteration, "inpaint" if iteration % 2 == 0 else "outpaint", mask, seconds,
+                                out.paint_seconds, out.features_seconds,
+                                seconds - out.paint_seconds - out.features_seconds)
             result.steps.append(record)
             if on_step is not None:
                 on_step(record)

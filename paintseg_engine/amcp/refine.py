@@ -1,0 +1,64 @@
+"""Edge-aware refinement of a mask: a graph cut on the image's colours (OpenCV's GrabCut).
+
+The reference refines each mask with a dense CRF (Gaussian and bilateral pairwise terms, the
+current mask as unary) and blends the result into the contrast. Here the same role is played by a
+graph cut: GrabCut fits colour models of object and background to the mask it is given, then
+cuts along image edges. Every pixel starts as *probable* (the mask's as object, the rest as
+background), so the cut may move the outline anywhere; only what lies outside ``valid`` is
+definite background, and ``sure`` pixels (around positive clicks) definite object.
+
+The cut runs in a window around ``valid`` (its box grown by ``context``): local background
+colours describe the object's surroundings better than the whole image, and the cost follows the
+object's size. OpenCV seeds its colour models' k-means from its global generator; the generator
+is seeded here, so equal inputs give equal masks.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
+    """(y0, x0, y1, x1): the box of ``valid`` scaled by ``1 + context`` about its centre, in the image."""
+    ys, xs = np.nonzero(valid)
+    height, width = valid.shape
+    cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+    half_h = (ys.max() - ys.min() + 1) * (1 + context) / 2
+    half_w = (xs.max() - xs.min() + 1) * (1 + context) / 2
+    return (max(0, int(cy - half_h)), max(0, int(cx - half_w)),
+            min(height, int(np.ceil(cy + half_h))), min(width, int(np.ceil(cx + half_w))))
+
+
+def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None = None, iterations: int = 5,
+                context: float = 0.6, min_kept: float = 0.25, seed: int = 0) -> Tensor:
+    """Bool [H, W]: ``mask`` re-cut along the edges of ``image`` ([3, H, W] in [0, 1]).
+
+    ``valid`` (bool [H, W]) bounds the object; ``sure`` pixels stay object. A mask with no
+    background left to model comes back unchanged, and so does one of which the cut keeps less
+    than ``min_kept`` of the area: such a cut has collapsed (the background's colour model took
+    the object's colours), as an I-step that erases the object has failed.
+    """
+    if image.shape[-2:] != mask.shape or mask.shape != valid.shape:
+        raise ValueError(f"refine_mask: image {tuple(image.shape)}, mask {tuple(mask.shape)} and valid "
+                         f"{tuple(valid.shape)} must share their height and width")
+    mask_np, valid_np = mask.cpu().numpy().astype(bool), valid.cpu().numpy().astype(bool)
+    labels = np.full(mask_np.shape, cv2.GC_BGD, np.uint8)
+    labels[valid_np] = np.where(mask_np[valid_np], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    if sure is not None:
+        labels[sure.cpu().numpy().astype(bool)] = cv2.GC_FGD
+    y0, x0, y1, x1 = window(valid_np, context)
+    cut = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    is_object = (cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)
+    if iterations == 0 or not is_object.any() or is_object.all():
+        return mask  # nothing to refine, or no background to model
+    bgr = (image[:, y0:y1, x0:x1].permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8)
+    cv2.setRNGSeed(seed)
+    cv2.grabCut(np.ascontiguousarray(bgr), cut, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                cv2.GC_INIT_WITH_MASK)
+    refined = np.zeros_like(mask_np)
+    refined[y0:y1, x0:x1] = (cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)
+    if refined.sum() <= min_kept * mask_np.sum():
+        return mask
+    return torch.from_numpy(refined).to(mask.device)

@@ -1,0 +1,87 @@
+"""The refinement (refine.py): a graph cut that moves a mask's outline onto the image's edges."""
+import pytest
+import torch
+
+from paintseg_engine.amcp import AMCPConfig, Segmenter
+from paintseg_engine.amcp.refine import refine_mask
+from paintseg_engine.features import ColorTextureFeatures
+from paintseg_engine.painters import OpenCVPainter
+from paintseg_engine.prompts import BoxPrompt
+
+from tests.scenes import disc_scene, iou
+
+
+def box_mask(shape, y0, x0, y1, x1):
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+@pytest.mark.parametrize("dy, dx", [(4, 0), (0, -5), (3, 3)])
+def test_a_mask_offset_by_a_few_pixels_snaps_back_to_the_edge(dy, dx):
+    image, gt = disc_scene()
+    offset = torch.roll(gt, (dy, dx), (0, 1))
+    valid = box_mask(gt.shape, 10, 10, 86, 110)
+    refined = refine_mask(image, offset, valid)
+    assert iou(offset, gt) < 0.9
+    assert iou(refined, gt) > 0.97
+
+
+def test_the_cut_stays_in_valid_and_keeps_sure_pixels():
+    image, gt = disc_scene()
+    valid = box_mask(gt.shape, 10, 10, 86, 110)
+    sure = box_mask(gt.shape, 46, 88, 50, 92)  # background colour right of the disc, declared object
+    refined = refine_mask(image, torch.roll(gt, (3, 3), (0, 1)), valid, sure)
+    assert not (refined & ~valid).any()
+    assert refined[sure].all()
+    assert iou(refined, gt | sure) > 0.97
+
+
+def test_a_collapsed_cut_is_not_taken():
+    image, gt = disc_scene()
+    valid = box_mask(gt.shape, 10, 10, 86, 70)  # cuts the disc: its colour also models background
+    sure = box_mask(gt.shape, 46, 74, 50, 78)  # a patch of the disc outside valid
+    mask = torch.roll(gt, (3, 3), (0, 1)) & valid
+    collapsed = refine_mask(image, mask, valid, sure, min_kept=0.0)
+    assert collapsed.sum() < 0.25 * mask.sum()
+    assert torch.equal(refine_mask(image, mask, valid, sure, min_kept=0.25), mask)
+
+
+def test_nothing_to_cut_returns_the_mask_and_equal_inputs_give_equal_masks():
+    image, gt = disc_scene()
+    everything = torch.ones_like(gt)
+    assert torch.equal(refine_mask(image, everything, everything), everything)  # no background to model
+    empty = torch.zeros_like(gt)
+    assert torch.equal(refine_mask(image, empty, everything), empty)
+    assert torch.equal(refine_mask(image, gt, everything, iterations=0), gt)
+    noisy = (image + 0.2 * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    offset = torch.roll(gt, (4, 4), (0, 1))
+    assert torch.equal(refine_mask(noisy, offset, everything, seed=3), refine_mask(noisy, offset, everything, seed=3))
+
+
+def test_shapes_must_agree():
+    image, gt = disc_scene()
+    with pytest.raises(ValueError, match="height and width"):
+        refine_mask(image, gt[:-1], gt[:-1])
+
+
+def test_segmenter_refines_the_last_update_only_when_asked():
+    image, gt = disc_scene(height=72, width=96)
+    runs = {}
+    for refine_iterations in (0, 3):
+        config = AMCPConfig(frame_size=64, iterations=3, num_samples=2, refine_iterations=refine_iterations)
+        segmenter = Segmenter(OpenCVPainter(), ColorTextureFeatures(), config)
+        segmenter.set_image(image)
+        runs[refine_iterations] = segmenter.predict(BoxPrompt((15, 8, 80, 66)))
+    plain, refined = runs[0], runs[3]
+    for a, b in zip(plain.steps[:-1], refined.steps[:-1]):
+        assert torch.equal(a.mask, b.mask)  # the earlier updates are untouched
+    assert torch.equal(refined.mask, refined.steps[-1].mask)
+    assert iou(refined.mask, gt) > max(0.95, iou(plain.mask, gt))
+
+
+def test_refinement_settings_are_validated():
+    with pytest.raises(ValueError, match=r"refine_iterations=-1 \(allowed: >= 0\)"):
+        AMCPConfig(refine_iterations=-1)
+    with pytest.raises(ValueError, match="refine_context"):
+        AMCPConfig(refine_context=-0.5)

@@ -136,7 +136,7 @@ def test_dry_run_and_work_dir_rewrite_the_config(tmp_path):
     assert rehearsal.device == "cpu" and [c.name for c in rehearsal.cases] == [c.name for c in config.cases]
     assert {(c.source, c.resolution, c.steps) for c in rehearsal.cases} == {("tiny", 64, 2)}
     compiled = next(c for c in rehearsal.cases if c.backend == "torch-compile")
-    assert compiled.backend_options == {"compile_backend": "eager"}  # no CUDA graphs on a CPU
+    assert compiled.backend_options == {"compile_backend": "eager", "compile_vae": False}  # no CUDA graphs on a CPU
     engine = rehearsal.engines["aoti-512"]
     assert engine.source == "tiny" and engine.formats == ["aoti"] and engine.out == str(tmp_path / "engines/aoti-512")
     assert rehearsal.models_dir == str(tmp_path / "models")
@@ -196,3 +196,12 @@ def test_mask_checks_compare_pixel_for_pixel():
     assert other["status"] == "differ" and other["images"][0]["differing_pixels"] == 8
     assert other["images"][0]["iou"] == pytest.approx(12 / 20)
     assert missing["status"] == "not available: d failed"
+
+
+def test_a_spent_time_budget_starts_no_case(tmp_path):
+    from benchmarks.suite import run_suite
+
+    config = load_config(TINY_CONFIG, work_dir=tmp_path)
+    results = run_suite(config, time_budget=0)
+    assert {r["status"] for r in results["cases"]} == {"skipped"}
+    assert all("time budget of 0 s was spent" in r["skip_reason"] for r in results["cases"] if r["case"]["backend"] != "tensorrt")

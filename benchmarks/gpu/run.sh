@@ -23,7 +23,6 @@ BUDGET=${PAINTSEG_GPU_BUDGET:-450}              # seconds for the whole script (
 PYTHON=${PYTHON:-python3}
 START=$SECONDS
 mkdir -p "$OUT/bench" "$WORK"
-exec > >(tee -a "$OUT/run.log") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 FAILED=()
 
@@ -33,6 +32,9 @@ check() {  # check NAME STATUS: remember a failed step
     if [[ $2 -ne 0 ]]; then FAILED+=("$1 (exit $2)"); echo "=== $1 FAILED (exit $2)"; fi
 }
 
+# The steps, in one function whose whole output goes through one tee into run.log (unindented:
+# the Python heredocs in it must start at column 0).
+main() {
 if [[ $DRY_RUN -eq 1 ]]; then
     # float32: float16 convolutions on a CPU are slow, and the GPU precision is not what a dry run checks.
     DEVICE=cpu ACCELERATOR=cpu DTYPE=float32 BENCH_FLAGS=(--dry-run)
@@ -95,3 +97,6 @@ check "benchmarks" $?
 
 step "done; failed steps: ${FAILED[*]:-none}"
 [[ ${#FAILED[@]} -eq 0 ]]
+}
+
+main 2>&1 | tee "$OUT/run.log"

@@ -69,7 +69,7 @@ class AMCPConfig:
     # in a window around the valid region, its box grown by refine_context of its size. A cut
     # that keeps less than refine_min_kept of the mask has collapsed and is not taken.
     refine_iterations: int = 5  # as the classical GrabCut's (baselines.GRABCUT_ITERATIONS)
-    refine_context: float = 0.6
+    refine_context: float = 1.0
     refine_min_kept: float = 0.25
 
     def __post_init__(self) -> None:

@@ -32,7 +32,7 @@ def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
 
 
 def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None = None, iterations: int = 5,
-                context: float = 0.6, min_kept: float = 0.25, seed: int = 0) -> Tensor:
+                context: float = 1.0, min_kept: float = 0.25, seed: int = 0) -> Tensor:
     """Bool [H, W]: ``mask`` re-cut along the edges of ``image`` ([3, H, W] in [0, 1]).
 
     ``valid`` (bool [H, W]) bounds the object; ``sure`` pixels stay object. A mask with no

@@ -86,7 +86,8 @@ def main(args: list[str] | None = None) -> dict:
             before, after = np.median(times["one_shot"]), np.median(times["session"])
             rows.append({"case": description, "clicks": options.clicks, "repeats": options.repeats,
                          "seconds_per_click_one_shot": before, "seconds_per_click_session": after,
-                         "speedup": before / after, "same_ious": ious["one_shot"] == ious["session"]})
+                         "speedup": before / after, "same_ious": ious["one_shot"] == ious["session"],
+                         "seconds_per_click_runs": times})
             print(f"{description}: {before:.3f} s/click one-shot, {after:.3f} s/click session "
                   f"(x{before / after:.2f}); same IoUs after every click: {rows[-1]['same_ious']}", flush=True)
     result = {"date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),

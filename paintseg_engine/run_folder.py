@@ -98,6 +98,27 @@ class RunFolder:
         settings unless ``overwrite`` (then those outputs are removed). Removes the temporary
         files of a run that was killed mid-write.
         """
+        self.lock()
+        try:
+            key = settings_key(settings)
+            found = self.read_settings()
+            has_outputs = bool(self.datasets())
+            if (found is not None and found["key"] != key) or (found is None and has_outputs):
+                if not overwrite:
+                    changed = differences(found["settings"], settings) if found else ["no settings.json (an older run)"]
+                    shown = "; ".join(changed[:DIFFERENCES_SHOWN]) + (" ..." if len(changed) > DIFFERENCES_SHOWN else "")
+                    raise RunFolderError(f"{self.root} holds outputs made with other settings ({shown}); resume with "
+                                         f"the same settings, choose another output_dir, or pass --overwrite")
+                self.remove_outputs()
+            self.remove_leftovers()
+            write_json_atomic(self.root / SETTINGS_FILE, {"key": key, "settings": settings})
+        except BaseException:
+            self.release()  # a refused claim holds nothing: a retry in this process must not find it locked
+            raise
+        return key
+
+    def lock(self) -> None:
+        """Hold the folder's lock until ``release`` (or the process ends, however it ends)."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.root / LOCK_FILE, "a")
@@ -106,21 +127,9 @@ class RunFolder:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self.release()
             raise RunFolderError(f"another run is writing into {self.root}; wait for it or choose another "
                                  f"output_dir") from None
-        key = settings_key(settings)
-        found = self.read_settings()
-        has_outputs = bool(self.datasets())
-        if (found is not None and found["key"] != key) or (found is None and has_outputs):
-            if not overwrite:
-                changed = differences(found["settings"], settings) if found else ["no settings.json (an older run)"]
-                shown = "; ".join(changed[:DIFFERENCES_SHOWN]) + (" ..." if len(changed) > DIFFERENCES_SHOWN else "")
-                raise RunFolderError(f"{self.root} holds outputs made with other settings ({shown}); "
-                                     f"resume with the same settings, choose another output_dir, or pass --overwrite")
-            self.remove_outputs()
-        self.remove_leftovers()
-        write_json_atomic(self.root / SETTINGS_FILE, {"key": key, "settings": settings})
-        return key
 
     def release(self) -> None:
         if self._lock is not None:

@@ -102,12 +102,15 @@ class PredictionWriter(BasePredictionWriter):
         if trainer.is_global_zero:
             self.write_table()
         trainer.strategy.barrier("paintseg_results_written")
+        self.run.release()
         failures = self.run.failures()  # every rank's, from the shared folder
         if failures and self.on_error == "stop":
             first = failures[0]
             raise RunFailed(f"{len(failures)} item(s) failed, first {first.dataset}/{first.name}: {first.error} "
                             f"(all in {self.run.root}/*/failures.json)")
-        self.run.release()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.run.release()  # a run stopped by a failure (or anything else) leaves the folder free
 
     def write_table(self) -> None:
         records = self.run.records(self.settings_key)

@@ -266,3 +266,34 @@ def test_a_killed_run_restarted_ends_complete_with_no_leftovers(tmp_path):
     assert sorted(p.stem for p in out.glob("gen/records/*.json")) == [f"scene_{i:03d}" for i in range(6)]
     assert all(load_mask(p).shape == (40, 56) for p in out.glob("gen/masks/*.png"))
     assert not list(out.rglob("*.tmp"))
+
+
+def test_a_refused_or_stopped_run_leaves_the_folder_free_in_the_same_process(tmp_path):
+    first = RunFolder(tmp_path / "run")
+    first.claim({"a": 1})
+    first.release()
+    with pytest.raises(RunFolderError, match="other settings"):
+        RunFolder(tmp_path / "run").claim({"a": 2})
+    RunFolder(tmp_path / "run").claim({"a": 2}, overwrite=True)  # not "another run is writing"
+
+
+def test_after_a_stopped_run_the_same_process_can_run_again(tmp_path, dataset):
+    import lightning as L
+
+    from paintseg_engine.module import PaintSegModule
+    from paintseg_engine.writer import PredictionWriter, RunFailed
+
+    (dataset / "images/scene_001.png").write_bytes(b"broken")
+    out = str(tmp_path / "out")
+
+    def run(on_error):
+        trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                            callbacks=[PredictionWriter(out, on_error=on_error, settings={"a": 1})])
+        trainer.predict(PaintSegModule(amcp=AMCPConfig(frame_size=64, iterations=1, num_samples=2)),
+                        datamodule=PaintSegDataModule([{"name": "gen", "root": str(dataset)}], run_dir=out),
+                        return_predictions=False)
+
+    with pytest.raises(RunFailed, match="scene_001"):
+        run("stop")
+    run("skip")  # the stopped run released the folder
+    assert "| gen | box | amcp | 3 | 1 |" in (tmp_path / "out/results.md").read_text()

@@ -98,12 +98,13 @@ class Segmenter:
         self.image_size = tuple(image.shape[-2:])
         self.image = image.float()  # the refinement cuts along the image's own edges
         self.letterbox = Letterbox(*self.image_size, self.config.frame_size)
-        self.frame = self.letterbox.image_to_frame(image.float())
+        self.frame = self.letterbox.image_to_frame(self.image)
         self.content = self.letterbox.content(image.device)
         self.painter.set_image(self.frame)
 
     def reset_image(self) -> None:
-        self.image_size = None
+        """Forget the image (and free its tensors); ``predict`` needs a new ``set_image``."""
+        self.image_size = self.image = self.frame = self.content = None
 
     @property
     def is_image_set(self) -> bool:

@@ -6,7 +6,7 @@
     mask = segmenter.predict(BoxPrompt((40, 30, 200, 180))).mask
 """
 from .amcp import AMCPConfig, Segmentation, Segmenter, StepRecord, segment
-from .io import load_image
+from .imageio import load_image
 from .prompts import BoxPrompt, MaskPrompt, PointsPrompt, PromptError, ScribblePrompt
 
 __all__ = ["AMCPConfig", "BoxPrompt", "MaskPrompt", "PointsPrompt", "PromptError", "ScribblePrompt", "Segmentation",

@@ -1,6 +1,6 @@
 """``paintseg``: one command, three doors. ``paintseg segment`` (one image) and ``paintseg app``
 (the web app) import only what they need; everything else (``paintseg predict ...``) is the
-LightningCLI run of cli.py, whose Lightning import would slow the other two down."""
+LightningCLI run of commands/predict.py, whose Lightning import would slow the other two down."""
 from __future__ import annotations
 
 import sys
@@ -9,12 +9,12 @@ import sys
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
     if argv[:1] == ["segment"]:
-        from .segment_command import main as segment
+        from .commands.segment import main as segment
         return segment(argv[1:])
     if argv[:1] == ["app"]:
-        from .app import main as app
+        from .commands.app import main as app
         return app(argv[1:])
-    from .cli import main as predict
+    from .commands.predict import main as predict
     return predict(args)
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from paintseg_engine import BoxPrompt, Segmenter, load_image
 from paintseg_engine.data.synthetic import generate_dataset
-from paintseg_engine.io import load_mask
+from paintseg_engine.imageio import load_mask
 from paintseg_engine.metrics import mask_iou
 
 from tests.tiny_config import write_tiny_config
@@ -60,7 +60,7 @@ def tiny_config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(tiny_config, tmp_path_factory):
-    from paintseg_engine.app import build_app
+    from paintseg_engine.commands.app import build_app
 
     app = build_app([tiny_config], tmp_path_factory.mktemp("examples"))
     with socket.socket() as probe:

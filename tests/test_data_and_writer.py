@@ -8,12 +8,13 @@ import torch
 from PIL import Image
 
 from paintseg_engine.amcp import AMCPConfig
-from paintseg_engine.data import DatasetSpec, PaintSegDataModule, SegmentationFolder, generate_dataset
-from paintseg_engine.io import ImageLoadError, _atomic_write, load_image, load_mask, save_png_atomic
+from paintseg_engine.data import generate_dataset
+from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
+from paintseg_engine.imageio import ImageLoadError, _atomic_write, load_image, load_mask, save_png_atomic
 from paintseg_engine.metrics import mask_iou
-from paintseg_engine.module import PaintSegModule
+from paintseg_engine.run.module import PaintSegModule
 from paintseg_engine.prompts import BoxPrompt, PointsPrompt, ScribblePrompt
-from paintseg_engine.writer import PredictionWriter
+from paintseg_engine.run.writer import PredictionWriter
 
 FAST = AMCPConfig(frame_size=96, iterations=3, num_samples=2, log_contrast=True, outpaint_region="background")
 

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from paintseg_engine.amcp import segment
-from paintseg_engine.cli import main
+from paintseg_engine.commands.predict import main
 from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.features.dino import DinoFeatures

@@ -10,16 +10,17 @@ import yaml
 from PIL import Image
 
 from paintseg_engine.baselines import grabcut_mask
-from paintseg_engine.cli import main as cli_main
+from paintseg_engine.commands.predict import main as cli_main
 from paintseg_engine.clicks import ClickProtocol
 from paintseg_engine.amcp import AMCPConfig
-from paintseg_engine.data import DatasetSpec, PaintSegDataModule, PromptSettings, prompt_from_gt
+from paintseg_engine.data import PromptSettings, prompt_from_gt
+from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule
 from paintseg_engine.metrics import mask_fbeta, mask_iou
-from paintseg_engine.module import PaintSegModule
+from paintseg_engine.run.module import PaintSegModule
 from paintseg_engine.prompts import BoxPrompt, MaskPrompt, PointsPrompt, ScribblePrompt
-from paintseg_engine.records import Failure, PredictionRecord
-from paintseg_engine.results import COLUMNS, summarize, write_results
-from paintseg_engine.writer import PredictionWriter, RunFailed
+from paintseg_engine.run.records import Failure, PredictionRecord
+from paintseg_engine.run.results import COLUMNS, summarize, write_results
+from paintseg_engine.run.writer import PredictionWriter, RunFailed
 from tests.scenes import disc_scene
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paintseg_engine.data import LAYOUTS, DatasetSpec, PaintSegDataModule, SegmentationFolder
+from paintseg_engine.data import LAYOUTS
+from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 
 H, W = 24, 32
 

@@ -12,11 +12,12 @@ import torch
 from PIL import Image
 
 from paintseg_engine.amcp import AMCPConfig
-from paintseg_engine.data import DatasetSpec, PaintSegDataModule, PromptSettings, SegmentationFolder, generate_dataset
+from paintseg_engine.data import PromptSettings, generate_dataset
+from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 from paintseg_engine.features import ColorTextureFeatures
-from paintseg_engine.io import load_image, load_mask, save_png_atomic
+from paintseg_engine.imageio import load_image, load_mask, save_png_atomic
 from paintseg_engine.painters import OpenCVPainter
-from paintseg_engine.run_folder import RunFolder, RunFolderError
+from paintseg_engine.run.folder import RunFolder, RunFolderError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = """
@@ -280,8 +281,8 @@ def test_a_refused_or_stopped_run_leaves_the_folder_free_in_the_same_process(tmp
 def test_after_a_stopped_run_the_same_process_can_run_again(tmp_path, dataset):
     import lightning as L
 
-    from paintseg_engine.module import PaintSegModule
-    from paintseg_engine.writer import PredictionWriter, RunFailed
+    from paintseg_engine.run.module import PaintSegModule
+    from paintseg_engine.run.writer import PredictionWriter, RunFailed
 
     (dataset / "images/scene_001.png").write_bytes(b"broken")
     out = str(tmp_path / "out")

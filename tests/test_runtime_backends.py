@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from paintseg_engine.cli import main
+from paintseg_engine.commands.predict import main
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
 from paintseg_engine.prompts import BoxPrompt, box_of

@@ -9,7 +9,7 @@ from PIL import Image
 from paintseg_engine import AMCPConfig, BoxPrompt, PointsPrompt, Segmenter, load_image
 from paintseg_engine.__main__ import main as paintseg
 from paintseg_engine.prompts import BoxClicksPrompt, PromptError
-from paintseg_engine.segment_command import config_unavailable, main, prompt_from
+from paintseg_engine.commands.segment import config_unavailable, main, prompt_from
 from paintseg_engine.visualize import LABEL_HEIGHT, STRIP_TILE_HEIGHT
 
 from tests.scenes import disc_scene

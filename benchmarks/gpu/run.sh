@@ -79,7 +79,7 @@ if not (root / "sd" / "model_index.json").exists():
 EOF
 check "tiny weights" $?
 rm -rf "$WORK/predict"
-timeout 150 "$PYTHON" -m paintseg_engine.cli predict --config configs/fast.yaml \
+timeout 150 "$PYTHON" -m paintseg_engine predict --config configs/fast.yaml \
     --trainer.accelerator "$ACCELERATOR" --trainer.enable_progress_bar false --output_dir "$WORK/predict" \
     --model.painter.init_args.model "$WORK/tiny/sd" --model.painter.init_args.dtype "$DTYPE" \
     --model.painter.init_args.steps 2 \

@@ -16,7 +16,7 @@ import torch
 
 from ..amcp import SettingsError
 from ..clicks import NOC_THRESHOLDS, ClickProtocol, depth_map, interior_point
-from ..io import load_mask
+from ..imageio import load_mask
 from ..prompts import BoxPrompt, MaskPrompt, PointsPrompt, Prompt, ScribblePrompt, box_of
 
 PROMPT_KINDS = ("box", "points", "scribble", "coarse_mask", "clicks")

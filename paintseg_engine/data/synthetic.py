@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io import save_png_atomic
+from ..imageio import save_png_atomic
 
 GENERATOR_VERSION = 1
 SHAPES = ("ellipse", "polygon", "blob")

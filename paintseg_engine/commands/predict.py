@@ -14,15 +14,15 @@ from typing import Literal
 from lightning.pytorch.cli import LightningCLI
 from torch import nn
 
-from .amcp import SettingsError
-from .data.datamodule import PaintSegDataModule
-from .io import ImageLoadError
-from .module import PaintSegModule
-from .pretrained import MissingWeightsError
-from .prompts import PromptError
-from .run_folder import RunFolderError
-from .runtime.errors import BackendUnavailable, EngineMismatch
-from .writer import PredictionWriter, RunFailed
+from ..amcp import SettingsError
+from ..run.datamodule import PaintSegDataModule
+from ..imageio import ImageLoadError
+from ..run.module import PaintSegModule
+from ..pretrained import MissingWeightsError
+from ..prompts import PromptError
+from ..run.folder import RunFolderError
+from ..runtime.errors import BackendUnavailable, EngineMismatch
+from ..run.writer import PredictionWriter, RunFailed
 
 # Errors a user can fix from their message alone: printed as one line, no traceback.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
@@ -41,7 +41,7 @@ def fill_all(templates: list[str], prompt: str, method: str) -> list[str]:
 
 def weights_fingerprints(model: PaintSegModule) -> dict[str, str]:
     """The pretrained components' weights, hashed: a folder's files may change under the same name."""
-    from .runtime.manifest import weights_fingerprint
+    from ..runtime.manifest import weights_fingerprint
 
     parts = {"painter": model.painter, "features": model.features}
     return {name: weights_fingerprint(part) for name, part in parts.items() if isinstance(part, nn.Module)}

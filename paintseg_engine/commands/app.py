@@ -24,13 +24,13 @@ import cv2
 import numpy as np
 import torch
 
-from .amcp import Segmentation, Segmenter
-from .data.synthetic import generate_dataset
-from .io import ImageLoadError, load_image, save_png_atomic
-from .prompts import Prompt, PromptError
-from .segment_command import (CONFIGS, DEFAULT_DEVICE, ConfigError, config_unavailable, load_segmenter,
+from ..amcp import Segmentation, Segmenter
+from ..data.synthetic import generate_dataset
+from ..imageio import ImageLoadError, load_image, save_png_atomic
+from ..prompts import Prompt, PromptError
+from .segment import (CONFIGS, DEFAULT_DEVICE, ConfigError, config_unavailable, load_segmenter,
                               prompt_from)
-from .visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
+from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
 
 # Telemetry off before Gradio is imported (it reads this at import); the page needs no network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

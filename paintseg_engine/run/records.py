@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .prompts import Prompt
+from ..prompts import Prompt
 
 
 @dataclass

@@ -9,14 +9,14 @@ from typing import Literal
 import lightning as L
 from torch import Tensor
 
-from .amcp import AMCPConfig, Segmenter
-from .baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
-from .clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
-from .features import ColorTextureFeatures, FeatureExtractor
-from .io import ImageLoadError
-from .metrics import mask_fbeta, mask_iou
-from .painters import OpenCVPainter, Painter
-from .prompts import PointsPrompt, Prompt, PromptError
+from ..amcp import AMCPConfig, Segmenter
+from ..baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
+from ..clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
+from ..features import ColorTextureFeatures, FeatureExtractor
+from ..imageio import ImageLoadError
+from ..metrics import mask_fbeta, mask_iou
+from ..painters import OpenCVPainter, Painter
+from ..prompts import PointsPrompt, Prompt, PromptError
 from .records import Failure, Prediction, PredictionRecord
 
 # What one item may fail with and the run go on: bad files, prompts and inputs. A bug elsewhere

@@ -1,6 +1,6 @@
 """The results table: one row per dataset x prompt x method, from the per-image records.
 
-    python -m paintseg_engine.results outputs/a outputs/b --out benchmarks/results/x --title "..."
+    python -m paintseg_engine.run.results outputs/a outputs/b --out benchmarks/results/x --title "..."
 
 merges the records of several runs (e.g. AMCP's and the GrabCut baseline's) into one table, each
 run's records of its own settings only; the prediction writer writes the same table for its own
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
-from .io import write_text_atomic
+from ..clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
+from ..imageio import write_text_atomic
 from .records import Failure, PredictionRecord
-from .run_folder import RunFolder
+from .folder import RunFolder
 
 MIOU_AT_CLICKS = (1, 5)
 NOC_KEYS = tuple(noc_key(t) for t in NOC_THRESHOLDS)

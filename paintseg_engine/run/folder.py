@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .io import write_json_atomic
+from ..imageio import write_json_atomic
 from .records import Failure, PredictionRecord
 
 SETTINGS_FILE = "settings.json"

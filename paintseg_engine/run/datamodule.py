@@ -14,12 +14,12 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from ..io import ImageLoadError, load_image, load_mask
+from ..imageio import ImageLoadError, load_image, load_mask
 from ..prompts import PromptError
-from ..run_folder import RunFolder, check_dataset_name
-from .protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
-from .readers import Sample, decode_mask, layout_of, list_samples
-from .synthetic import generate_dataset
+from .folder import RunFolder, check_dataset_name
+from ..data.protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
+from ..data.readers import Sample, decode_mask, layout_of, list_samples
+from ..data.synthetic import generate_dataset
 
 DATASET_KINDS = ("folder", "synthetic")
 

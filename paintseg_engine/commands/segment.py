@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import yaml
 
-from .amcp import Segmenter, StepRecord
-from .io import ImageLoadError, load_image, save_png_atomic
-from .pretrained import missing_local_weights
-from .prompts import BoxClicksPrompt, BoxPrompt, PointsPrompt, Prompt, PromptError
-from .visualize import STEP_NAMES, overlay, step_strip
+from ..amcp import Segmenter, StepRecord
+from ..imageio import ImageLoadError, load_image, save_png_atomic
+from ..pretrained import missing_local_weights
+from ..prompts import BoxClicksPrompt, BoxPrompt, PointsPrompt, Prompt, PromptError
+from ..visualize import STEP_NAMES, overlay, step_strip
 
 # configs/ of the repository this package runs from (an editable install or a checkout).
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -1,6 +1,6 @@
 """Writes each prediction as it comes, and the results table once at the end of predict.
 
-The writer only receives predictions and writes them, through the run folder (run_folder.py):
+The writer only receives predictions and writes them, through the run folder (folder.py):
 per image the mask, the overlay and last the record, each atomically, so a record means the
 image is finished and a restarted run skips it. An item that failed is written as a failure.
 
@@ -23,11 +23,11 @@ from typing import Any, Literal
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from .io import save_png_atomic, write_json_atomic
+from ..imageio import save_png_atomic, write_json_atomic
 from .records import Failure, Prediction
 from .results import summarize, write_results
-from .run_folder import RunFolder, RunFolderError
-from .visualize import overlay
+from .folder import RunFolder, RunFolderError
+from ..visualize import overlay
 
 
 class RunFailed(RuntimeError):

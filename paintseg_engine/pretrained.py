@@ -8,6 +8,8 @@ from typing import Iterator, Literal
 
 import torch
 
+from .errors import MissingWeightsError
+
 Precision = Literal["float32", "float16", "bfloat16"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 HUB_ID = re.compile(r"[\w-][\w.-]*/[\w.-]+")  # owner/name; a folder path has other forms or exists
@@ -17,10 +19,6 @@ def torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {name!r}")
     return DTYPES[name]
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights are neither in the given folder nor reachable on the hub."""
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine.amcp import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 from paintseg_engine.imageio import ImageLoadError, _atomic_write, load_image, load_mask, save_png_atomic
@@ -88,7 +88,7 @@ def predict(tmp_path, dataset_root, limit_batches=None):
     dm = PaintSegDataModule([DatasetSpec("gen", str(dataset_root))], run_dir=str(out))
     trainer = L.Trainer(accelerator="cpu", logger=False, callbacks=[PredictionWriter(str(out))],
                         limit_predict_batches=limit_batches, enable_progress_bar=False)
-    trainer.predict(PaintSegModule(amcp=FAST), datamodule=dm, return_predictions=False)
+    trainer.predict(PaintSegModule(Segmenter(config=FAST)), datamodule=dm, return_predictions=False)
     return out
 
 
@@ -136,9 +136,9 @@ def test_bad_inputs_get_clear_errors(tmp_path, generated):
     (root / "masks").mkdir()
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "images/a.png")
     Image.fromarray(np.zeros((21, 30), np.uint8)).save(root / "masks/a.png")
-    assert "a.png is (21, 30) but image" in SegmentationFolder(root, "ds")[0]["error"]
+    assert "a.png is (21, 30) but image" in SegmentationFolder(root, "ds")[0].error
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / "masks/a.png")
-    assert "is empty" in SegmentationFolder(root, "ds")[0]["error"]
+    assert "is empty" in SegmentationFolder(root, "ds")[0].error
 
 
 def test_image_modes_load_as_rgb_floats(tmp_path):

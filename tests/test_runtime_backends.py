@@ -159,11 +159,11 @@ def predict_masks(checkpoint, dataset, out, backend: str, options: str) -> list[
     the CPU, with weight-free features and ``backend``: the masks it writes, in name order."""
     main(["predict", "--config", str(CONFIGS / "fast.yaml"), "--trainer.accelerator", "cpu",
           "--trainer.enable_progress_bar", "false", "--output_dir", str(out),
-          "--model.painter.init_args.model", str(checkpoint), "--model.painter.init_args.dtype", "float32",
-          "--model.painter.init_args.steps", "2", "--model.painter.init_args.resolution", "64",
-          "--model.painter.init_args.backend", backend, "--model.painter.init_args.backend_options", options,
-          "--model.features", "paintseg_engine.features.ColorTextureFeatures",
-          "--model.amcp.frame_size", "64", "--model.amcp.iterations", "3", "--model.amcp.num_samples", "2",
+          "--model.segmenter.init_args.painter.init_args.model", str(checkpoint), "--model.segmenter.init_args.painter.init_args.dtype", "float32",
+          "--model.segmenter.init_args.painter.init_args.steps", "2", "--model.segmenter.init_args.painter.init_args.resolution", "64",
+          "--model.segmenter.init_args.painter.init_args.backend", backend, "--model.segmenter.init_args.painter.init_args.backend_options", options,
+          "--model.segmenter.init_args.features", "paintseg_engine.features.ColorTextureFeatures",
+          "--model.segmenter.init_args.config.frame_size", "64", "--model.segmenter.init_args.config.iterations", "3", "--model.segmenter.init_args.config.num_samples", "2",
           "--data.datasets", f"[{{name: generated, root: {dataset}, kind: folder}}]"])
     return [read_mask(p) for p in sorted((out / "generated/masks").glob("*.png"))]
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..pretrained import Precision, explain_missing_weights, torch_dtype
+from ..pretrained import CLIP_CONTEXT_LENGTH, Precision, explain_missing_weights, torch_dtype
 from ..runtime import build_runners
 from .base import Painter
 
@@ -32,8 +32,6 @@ SCHEDULERS = {
     "unipc": ("UniPCMultistepScheduler", {}),
 }
 SchedulerName = Literal["ddim", "dpm++", "euler", "euler_ancestral", "unipc"]
-# Tokens in SD's CLIP text context: the shape of the stand-in embedding without a text encoder.
-CLIP_CONTEXT_LENGTH = 77
 INPAINTING_UNET_CHANNELS = 9  # noisy latents (4) + mask (1) + masked-image latents (4)
 
 

@@ -53,14 +53,14 @@ def test_generator_refuses_a_folder_of_other_images(tmp_path):
 @pytest.mark.parametrize("prompt, cls", [("box", BoxPrompt), ("points", PointsPrompt), ("scribble", ScribblePrompt)])
 def test_items_carry_image_gt_and_a_prompt_inside_the_object(generated, prompt, cls):
     item = SegmentationFolder(generated, "g", prompt)[0]
-    assert item["image"].shape == (3, 60, 80) and item["gt"].shape == (60, 80)
-    assert isinstance(item["prompt"], cls) and item["name"] == "scene_000" and item["dataset"] == "g"
-    initial = item["prompt"].initial_mask(60, 80)
+    assert item.image.shape == (3, 60, 80) and item.gt.shape == (60, 80)
+    assert isinstance(item.prompt, cls) and item.name == "scene_000" and item.dataset == "g"
+    initial = item.prompt.initial_mask(60, 80)
     if prompt == "points":
-        x, y = item["prompt"].positive[0]
-        assert item["gt"][int(y), int(x)]
+        x, y = item.prompt.positive[0]
+        assert item.gt[int(y), int(x)]
     else:
-        assert mask_iou(initial & item["gt"], initial) > 0.6 if prompt == "scribble" else initial.any()
+        assert mask_iou(initial & item.gt, initial) > 0.6 if prompt == "scribble" else initial.any()
 
 
 def test_one_predict_dataloader_per_dataset(generated):
@@ -68,7 +68,7 @@ def test_one_predict_dataloader_per_dataset(generated):
     loaders = dm.predict_dataloader()
     assert len(loaders) == 2 and dm.dataset_names == ["a", "b"]
     batch = next(iter(loaders[1]))
-    assert isinstance(batch, list) and batch[0]["dataset"] == "b"
+    assert isinstance(batch, list) and batch[0].dataset == "b"
 
 
 def test_void_band_is_ignored(tmp_path):
@@ -80,7 +80,7 @@ def test_void_band_is_ignored(tmp_path):
     mask[4, 5:20] = 128
     Image.fromarray(mask).save(tmp_path / "masks/x.png")
     item = SegmentationFolder(tmp_path, "t")[0]
-    assert item["ignore"].sum() == 15 and not (item["gt"] & item["ignore"]).any()
+    assert item.ignore.sum() == 15 and not (item.gt & item.ignore).any()
 
 
 def predict(tmp_path, dataset_root, limit_batches=None):

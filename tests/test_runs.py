@@ -199,7 +199,7 @@ def test_zero_one_masks_exif_rotation_and_sixteen_bit_images(tmp_path, dataset):
     exif[0x0112] = 6
     Image.fromarray(image).save(root / "images/rotated.jpg", exif=exif, quality=95)
     Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks/rotated.png")
-    items = {item["name"]: item for item in SegmentationFolder(root, "ds")}
+    items = {item.name: item for item in SegmentationFolder(root, "ds")}
     assert torch.equal(items["binary"].gt, torch.from_numpy(mask))
     assert items["rotated"].error is None and items["rotated"].image.shape[-2:] == mask.shape
     assert load_image(root / "images/rotated.jpg").shape[-2:] == mask.shape[::-1]  # EXIF applied elsewhere

@@ -23,15 +23,14 @@ from typing import Any, Literal
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..errors import RunFailed, RunFolderError
 from ..imageio import save_png_atomic, write_json_atomic
-from .records import Failure, Prediction
+from .records import Failure, Item, Prediction
 from .results import summarize, write_results
-from .folder import RunFolder, RunFolderError
+from .folder import RunFolder
 from ..visualize import overlay
 
-
-class RunFailed(RuntimeError):
-    """Items of the run failed under ``on_error: stop``; the message names the first."""
+__all__ = ["PredictionWriter", "RunFailed"]
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -72,8 +71,8 @@ class PredictionWriter(BasePredictionWriter):
         if error:
             raise RunFailed(error)
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch, batch_idx,
-                           dataloader_idx=0) -> None:
+    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch: list[Item],
+                           batch_idx, dataloader_idx=0) -> None:
         for pred, item in zip(prediction, batch):
             if pred.failure is not None:
                 self.write_failure(pred.failure, trainer.world_size)
@@ -82,7 +81,7 @@ class PredictionWriter(BasePredictionWriter):
             record.settings = self.settings_key
             save_png_atomic(run.mask_path(pred.dataset, pred.name), pred.mask.numpy().astype(np.uint8) * 255)
             if self.overlays:
-                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item["image"], pred.mask, pred.prompt))
+                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item.image, pred.mask, pred.prompt))
             run.clear_failure(pred.dataset, pred.name)
             write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
 

@@ -24,15 +24,17 @@ from ..run.folder import RunFolderError
 from ..runtime.errors import BackendUnavailable, EngineMismatch
 from ..run.writer import PredictionWriter, RunFailed
 
-# Errors a user can fix from their message alone: printed as one line, no traceback.
+# Errors a user can fix from their message alone: printed as one line, no traceback. OSError:
+# what the machine refused (a full disk, a name too long), with the path it names.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
-               ImageLoadError, PromptError, FileNotFoundError)
+               ImageLoadError, PromptError, OSError)
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 
 
 def fill(template: str, prompt: str, method: str) -> str:
-    return template.format(prompt=prompt, method=method)
+    """``{prompt}`` and ``{method}`` filled in; any other brace is the folder's own (``run{1}``)."""
+    return template.replace("{prompt}", prompt).replace("{method}", method)
 
 
 def fill_all(templates: list[str], prompt: str, method: str) -> list[str]:

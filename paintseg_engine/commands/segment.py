@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,16 +22,18 @@ import torch
 import yaml
 
 from ..amcp import Segmenter, StepRecord
-from ..imageio import ImageLoadError, load_image, save_png_atomic
+from ..imageio import DEFAULT_MAX_PIXELS, ImageLoadError, check_max_pixels, load_image, save_png_atomic
 from ..pretrained import missing_local_weights
 from ..prompts import BoxClicksPrompt, BoxPrompt, PointsPrompt, Prompt, PromptError
 from ..visualize import STEP_NAMES, overlay, step_strip
 
 # configs/ of the repository this package runs from (an editable install or a checkout).
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
 PRETRAINED_PARTS = ("painter", "features")  # the model sections that may name weights
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+NUMBER_OPTIONS = ("--box", "--click", "--click-neg")
+NEGATIVE_NUMBER = re.compile(r"-[\d.]")  # argparse takes "-5,-5,50,50" for an option, not a value
 
 
 class ConfigError(ValueError):
@@ -48,13 +51,25 @@ def weights_of(spec: dict) -> str | None:
     return parameter.default if parameter is not None and isinstance(parameter.default, str) else None
 
 
+def model_section(config: Path) -> dict:
+    """A config file's ``model`` section; a ConfigError when the file is no YAML mapping."""
+    try:
+        text = yaml.safe_load(config.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config {config}: not a YAML file ({' '.join(str(error).split())})") from None
+    model = (text or {}).get("model") if isinstance(text or {}, dict) else None
+    if not isinstance(model or {}, dict):
+        raise ConfigError(f"config {config}: expected a mapping with a 'model' mapping in it")
+    return model or {}
+
+
 def config_unavailable(config: str | Path) -> str | None:
     """Why ``config`` cannot run on this machine (no such file, weights not here), or None.
-    Checks files only: nothing is loaded."""
+    Checks files only: nothing is loaded. A file that is no config raises ConfigError."""
     config = Path(config)
     if not config.is_file():
         return "no such file"
-    model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
+    model = model_section(config)
     reasons = []
     for part in PRETRAINED_PARTS:
         spec = model.get(part)
@@ -72,12 +87,22 @@ def load_segmenter(config: str | Path, device: str = "cpu") -> Segmenter:
         raise ConfigError(f"config {config}: {reason}")
     try:
         segmenter = Segmenter.from_config(config)
-    except ValueError as error:
-        raise ConfigError(f"config {config}: {error}") from None
+    except (ValueError, TypeError, argparse.ArgumentError) as error:  # the parser's says which key, over lines
+        raise ConfigError(f"config {config}: {' '.join(str(error).split())}") from None
     for part in (segmenter.painter, segmenter.features):
         if isinstance(part, torch.nn.Module):
             part.to(device)
     return segmenter
+
+
+def check_device(device: str) -> str:
+    """``device`` if a tensor can be made there; a ConfigError naming it otherwise (``cuda:7`` on a
+    one-GPU machine, CUDA on a CPU build, a misspelt name)."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise ConfigError(f"device {device!r} is not usable here ({str(error).splitlines()[0]})") from None
+    return device
 
 
 def prompt_from(box=None, positive=(), negative=()) -> Prompt:
@@ -103,6 +128,14 @@ def numbers(count: int, what: str):
     return parse
 
 
+def pixel_limit(text: str) -> int:
+    """argparse type: a pixel count >= 1."""
+    try:
+        return check_max_pixels(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pixels >= 1, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paintseg segment", description=__doc__.split("\n\n")[0])
     parser.add_argument("image", type=Path, help="the photo to segment")
@@ -119,7 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="write the mask here (PNG, 0/255)")
     parser.add_argument("--overlay", type=Path, help="write the mask over the image here (PNG)")
     parser.add_argument("--steps", type=Path, help="write the mask after each I-/O-step here, as a strip (PNG)")
+    parser.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS,
+                        help="refuse an image of more pixels than this (default: %(default)s)")
     return parser
+
+
+def values_attached(args: list[str]) -> list[str]:
+    """``--box -5,-5,50,50`` as ``--box=-5,-5,50,50``, so a negative coordinate reaches the prompt's
+    own bounds check instead of reading as an unknown option."""
+    attached = []
+    for arg in args:
+        if attached and attached[-1] in NUMBER_OPTIONS and NEGATIVE_NUMBER.match(arg):
+            attached[-1] = f"{attached[-1]}={arg}"
+        else:
+            attached.append(arg)
+    return attached
+
+
+def clashing_outputs(options: argparse.Namespace) -> str | None:
+    """Why the output files cannot be written as asked: one is the input image, or two are one file."""
+    outputs = {name: path for name, path in (("-o", options.output), ("--overlay", options.overlay),
+                                             ("--steps", options.steps)) if path}
+    seen = {options.image.resolve(): "the input image"}
+    for name, path in outputs.items():
+        target = path.resolve()
+        if target in seen:
+            return f"{name} {path} is {seen[target]}; give each output a file of its own"
+        seen[target] = f"the file {name} writes"
+    return None
 
 
 def print_step(total: int, height: int, width: int):
@@ -133,11 +193,12 @@ def print_step(total: int, height: int, width: int):
 
 
 def run(options: argparse.Namespace) -> None:
-    # 1. Check what is cheap to check before loading any model: the image and the prompt.
-    image = load_image(options.image)
+    # 1. Check what is cheap to check before loading any model: the image, the prompt, the device.
+    image = load_image(options.image, max_pixels=options.max_pixels)
     height, width = image.shape[-2:]
     prompt = prompt_from(options.box, options.click, options.click_neg)
     prompt.initial_mask(height, width)  # a prompt outside the image fails here, naming it
+    check_device(options.device)
 
     # 2. The session: the image once, then the prompt, a line per iteration.
     segmenter = load_segmenter(options.config, options.device)
@@ -164,7 +225,11 @@ def run(options: argparse.Namespace) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    options = build_parser().parse_args(args)
+    parser = build_parser()
+    options = parser.parse_args(values_attached(sys.argv[1:] if args is None else args))
+    clash = clashing_outputs(options)
+    if clash:
+        parser.error(clash)
     try:
         run(options)
     except (ImageLoadError, PromptError, ConfigError, OSError) as error:

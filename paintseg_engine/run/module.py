@@ -9,7 +9,7 @@ from typing import Literal
 import lightning as L
 from torch import Tensor
 
-from ..amcp import AMCPConfig, Segmenter
+from ..amcp import AMCPConfig, Segmenter, SettingsError
 from ..baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
 from ..clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
 from ..features import ColorTextureFeatures, FeatureExtractor
@@ -45,6 +45,8 @@ class PaintSegModule(L.LightningModule):
         super().__init__()
         if method not in ("amcp", "grabcut"):
             raise ValueError(f"unknown method {method!r}; expected 'amcp' or 'grabcut'")
+        if grabcut_iterations < 1:  # 0 iterations would return the box itself as "GrabCut"
+            raise SettingsError(f"PaintSegModule: grabcut_iterations={grabcut_iterations!r} (allowed: >= 1)")
         self.painter = painter if painter is not None else OpenCVPainter()
         self.features = features if features is not None else ColorTextureFeatures()
         self.amcp = amcp if amcp is not None else AMCPConfig()

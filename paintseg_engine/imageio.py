@@ -23,11 +23,11 @@ class ImageTooLargeError(ImageLoadError):
     """An image of more pixels than the limit: refused before it is decoded."""
 
 
-# The most pixels an image may have (width x height) unless a setting says otherwise: 40 MP
-# (7300 x 5500). The heaviest default path (``paintseg segment`` writing mask, overlay and step
-# strip) peaked at about 0.19 GiB per megapixel (benchmarks/results/2026-12-02-cpu-pixel-limit),
-# so 40 MP needs about 8 GiB: a third of a 24 GiB machine.
-DEFAULT_MAX_PIXELS = 40_000_000
+# The most pixels an image may have (width x height) unless a setting says otherwise: 32 MP,
+# e.g. 6532 x 4899. The heaviest default path (``paintseg segment`` with the default config,
+# writing mask, overlay and step strip: the app's work per request) peaked at 7.2 GiB on a 32 MP
+# image (benchmarks/results/2026-12-02-cpu-pixel-limit): under a third of a 24 GiB machine.
+DEFAULT_MAX_PIXELS = 32_000_000
 
 
 def check_pixel_count(width: int, height: int, max_pixels: int, name: str) -> None:

@@ -52,8 +52,8 @@ THUMBNAILS_HEIGHT = 150  # px: the examples row
 IMAGE_HEIGHT = 320  # px: the image clicked on and the overlay, scaled to fit
 CORNER_MARKER_SIZE = 9  # px: the cross marking a box's first corner until the second is placed
 IMAGE_BUTTONS = ["download", "fullscreen"]  # not "share": nothing leaves this machine
-# An upload's size limit: a photo at the default pixel limit (40 MP) is about 10-20 MB as JPEG;
-# a PNG of it can be larger, and is better sent scaled down anyway.
+# An upload's size limit: room for a JPEG photo at the default pixel limit (32 MP at 2-4 bits per
+# pixel is 8-16 MB); a lossless PNG of one may be larger, and is better sent scaled down anyway.
 DEFAULT_MAX_UPLOAD_MB = 64
 
 

@@ -43,7 +43,7 @@ def weights_fingerprints(model: PaintSegModule) -> dict[str, str]:
     """The pretrained components' weights, hashed: a folder's files may change under the same name."""
     from ..runtime.manifest import weights_fingerprint
 
-    parts = {"painter": model.painter, "features": model.features}
+    parts = {"painter": model.painter, "outpaint_painter": model.outpaint_painter, "features": model.features}
     return {name: weights_fingerprint(part) for name, part in parts.items() if isinstance(part, nn.Module)}
 
 

@@ -29,7 +29,7 @@ from ..visualize import STEP_NAMES, overlay, step_strip
 # configs/ of the repository this package runs from (an editable install or a checkout).
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
-PRETRAINED_PARTS = ("painter", "features")  # the model sections that may name weights
+PRETRAINED_PARTS = ("painter", "outpaint_painter", "features")  # the model sections that may name weights
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -74,7 +74,7 @@ def load_segmenter(config: str | Path, device: str = "cpu") -> Segmenter:
         segmenter = Segmenter.from_config(config)
     except ValueError as error:
         raise ConfigError(f"config {config}: {error}") from None
-    for part in (segmenter.painter, segmenter.features):
+    for part in (*segmenter.painters, segmenter.features):
         if isinstance(part, torch.nn.Module):
             part.to(device)
     return segmenter

@@ -36,20 +36,22 @@ class PaintSegModule(L.LightningModule):
 
     ``method: grabcut`` replaces AMCP by OpenCV's GrabCut from the prompt's box, the classical
     baseline, with the same records (no timings per iteration). It has no use for clicks.
-    Painter and features default to the weight-free components.
+    Painter and features default to the weight-free components; ``outpaint_painter`` paints the
+    O-steps with another painter than the I-steps' (the released script's mix).
     """
 
     def __init__(self, painter: Painter | None = None, features: FeatureExtractor | None = None,
                  amcp: AMCPConfig | None = None, method: Literal["amcp", "grabcut"] = "amcp",
-                 grabcut_iterations: int = GRABCUT_ITERATIONS):
+                 grabcut_iterations: int = GRABCUT_ITERATIONS, outpaint_painter: Painter | None = None):
         super().__init__()
         if method not in ("amcp", "grabcut"):
             raise ValueError(f"unknown method {method!r}; expected 'amcp' or 'grabcut'")
         self.painter = painter if painter is not None else OpenCVPainter()
         self.features = features if features is not None else ColorTextureFeatures()
+        self.outpaint_painter = outpaint_painter  # None: ``painter`` paints the O-steps too
         self.amcp = amcp if amcp is not None else AMCPConfig()
         self.method, self.grabcut_iterations = method, grabcut_iterations
-        self.segmenter = Segmenter(self.painter, self.features, self.amcp)
+        self.segmenter = Segmenter(self.painter, self.features, self.amcp, outpaint_painter)
 
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
         return [self.predict_item(item) for item in batch]

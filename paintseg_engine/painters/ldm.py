@@ -25,9 +25,9 @@ from .ldm_checkpoint import SCHEDULER, UNET, VQVAE
 
 # Where the converted checkpoint goes by default; how to get it is in configs/paper.yaml.
 DEFAULT_MODEL = "checkpoints/ldm-inpainting-big"
-GET_WEIGHTS = ("download models/ldm/inpainting_big/last.ckpt (https://ommer-lab.com/files/latent-diffusion/inpainting_big.zip) "
-               "and its config.yaml (CompVis/latent-diffusion), then run python -m paintseg_engine.painters.ldm_checkpoint "
-               "--config config.yaml --checkpoint last.ckpt --out {folder}")
+GET_WEIGHTS = ("download latent-diffusion's models/ldm/inpainting_big last.ckpt and config.yaml (see configs/paper.yaml), "
+               "then python -m paintseg_engine.painters.ldm_checkpoint --config config.yaml --checkpoint last.ckpt "
+               "--out {folder}")
 
 
 @dataclass

@@ -175,12 +175,20 @@ def vq_names(ddconfig: dict[str, Any]) -> dict[str, str]:
     return names
 
 
-def renamed(weights: dict[str, Tensor], names: dict[str, str]) -> dict[str, Tensor]:
-    out = {}
+def renamed(weights: dict[str, Tensor], names: dict[str, str], attentions: dict[str, str], what: str,
+            checkpoint: Path, prefix: str) -> dict[str, Tensor]:
+    """``weights`` under their converted names; a weight of neither ``names`` nor ``attentions``
+    (split apart by ``split_attention``) is refused: the config does not describe it."""
+    out, unused = {}, []
     for key, tensor in weights.items():
-        prefix, _, leaf = key.rpartition(".")
-        if prefix in names:
-            out[f"{names[prefix]}.{leaf}"] = tensor
+        layer, _, leaf = key.rpartition(".")
+        if layer in names:
+            out[f"{names[layer]}.{leaf}"] = tensor
+        elif layer.rpartition(".")[0] not in attentions:
+            unused.append(prefix + key)
+    if unused:
+        raise CheckpointError(f"{checkpoint}: {len(unused)} {what} weights have no place in the config's model, "
+                              f"e.g. {unused[0]}")
     return out
 
 
@@ -217,16 +225,22 @@ def diffusion_weights(state: dict[str, Tensor], checkpoint: Path) -> tuple[dict[
     return ema, True
 
 
-def load_into(model: torch.nn.Module, weights: dict[str, Tensor], what: str, checkpoint: Path) -> None:
-    """Load ``weights`` into ``model``, every tensor used and every parameter set, same shapes."""
+def load_into(model: torch.nn.Module, weights: dict[str, Tensor], what: str, checkpoint: Path, prefix: str,
+              names: dict[str, str]) -> None:
+    """Load ``weights`` into ``model``: every parameter set, same shapes; errors name the original keys."""
+    original = {converted: layer for layer, converted in names.items()}
+
+    def name(key: str) -> str:
+        layer, _, leaf = key.rpartition(".")
+        return f"{prefix}{original[layer]}.{leaf}" if layer in original else key
+
     expected = model.state_dict()
-    missing, unused = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-    if missing or unused:
-        raise CheckpointError(f"{checkpoint}: the {what} weights do not fit the config: {len(missing)} missing "
-                              f"(e.g. {missing[:2]}), {len(unused)} unused (e.g. {unused[:2]})")
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        raise CheckpointError(f"{checkpoint}: {len(missing)} {what} weights are missing, e.g. {name(missing[0])}")
     for key, tensor in weights.items():
         if tensor.shape != expected[key].shape:
-            raise CheckpointError(f"{checkpoint}: {what} weight {key} has shape {tuple(tensor.shape)}, "
+            raise CheckpointError(f"{checkpoint}: {what} weight {name(key)} has shape {tuple(tensor.shape)}, "
                                   f"the config makes it {tuple(expected[key].shape)}")
     model.load_state_dict(weights)
 
@@ -258,13 +272,13 @@ def convert(config: str | Path, checkpoint: str | Path, out: str | Path, trust_p
     unet = LDMUNet2DModel(**unet_config(sections["unet"]))
     weights, _ = diffusion_weights(state, checkpoint)
     names, attentions = unet_names(sections["unet"])
-    converted = renamed(weights, names)
+    converted = renamed(weights, names, attentions, "UNet", checkpoint, UNET_PREFIX)
     try:
         for original, target in attentions.items():
             converted.update(split_attention(weights, original, target, sections["unet"]["num_heads"]))
     except KeyError as err:
-        raise CheckpointError(f"{checkpoint}: attention weight {UNET_PREFIX}{err.args[0]} is missing") from None
-    load_into(unet, converted, "UNet", checkpoint)
+        raise CheckpointError(f"{checkpoint}: UNet attention weight {UNET_PREFIX}{err.args[0]} is missing") from None
+    load_into(unet, converted, "UNet", checkpoint, UNET_PREFIX, names)
 
     vqvae = VQModel(**vq_config(sections["ddconfig"], sections["first_stage"], sections["model"]["scale_factor"]))
     stage = {k[len(VQ_PREFIX):]: v for k, v in state.items() if k.startswith(VQ_PREFIX)}
@@ -272,7 +286,9 @@ def convert(config: str | Path, checkpoint: str | Path, out: str | Path, trust_p
         raise CheckpointError(f"{checkpoint}: no {VQ_PREFIX}* weights (the VQ autoencoder)")
     # The training losses (a discriminator, LPIPS) live in the first stage too; sampling needs none.
     stage = {k: v for k, v in stage.items() if not k.startswith("loss.")}
-    load_into(vqvae, renamed(stage, vq_names(sections["ddconfig"])), "VQ autoencoder", checkpoint)
+    names = vq_names(sections["ddconfig"])
+    load_into(vqvae, renamed(stage, names, {}, "VQ autoencoder", checkpoint, VQ_PREFIX), "VQ autoencoder",
+              checkpoint, VQ_PREFIX, names)
 
     unet.eval().save_pretrained(out / UNET)
     vqvae.eval().save_pretrained(out / VQVAE)

@@ -195,3 +195,28 @@ def test_exported_unet_and_vq_run_as_the_painter_does(converted, tmp_path):
         painter.set_image(image)
         painted[backend] = painter.paint(mask, SAMPLES, torch.Generator().manual_seed(3))
     assert (painted["onnxruntime"] - painted["torch"]).abs().max() < 1e-4
+
+
+def test_vq_decoder_compiles_with_aotinductor(converted, tmp_path, capsys):
+    """The one AOTInductor compile of these tests: the VQ decoder, whose quantizer (nearest code)
+    is what the SD VAE does not have; the UNet compiles the same way (export/README.md)."""
+    from export.__main__ import main as export_main
+    from export.components import inpainting_components
+    from paintseg_engine.runtime.aoti_backend import AOTIModel
+    from tests.aoti_engine import quick_compile
+
+    out = tmp_path / "aoti"
+    with quick_compile():
+        assert export_main(["--model", str(converted), "--out", str(out), "--formats", "aoti", "--precisions", "fp32",
+                            "--components", "vae_decoder", "--batch", "1", "2", "2", "--image-size", "32", "32", "64"]) == 0
+    (record,) = json.loads((out / "manifest.json").read_text())["models"]
+    assert (record["component"], record["format"]) == ("vae_decoder", "aoti")
+    assert record["parity"]["relative_error"] <= 1e-4
+
+    components = load_ldm_components(converted)
+    decoder = inpainting_components(components.unet, components.vqvae, text_tokens=0)[2]
+    latents = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))  # not the traced shape
+    with torch.no_grad():
+        expected = decoder.module(latents)
+    actual = AOTIModel(out / record["files"][0], "cpu").run([latents])
+    assert (actual - expected).abs().max() <= 1e-4 * expected.abs().max()

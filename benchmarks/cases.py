@@ -169,6 +169,9 @@ def check(config: BenchConfig) -> None:
         elif case.backend in ENGINE_BACKENDS and ENGINE_FORMATS[case.backend] not in config.engines[case.engine].formats:
             problems.append(f"case {case.name!r}: backend {case.backend} runs {ENGINE_FORMATS[case.backend]} "
                             f"exports; engine {case.engine!r} has formats {config.engines[case.engine].formats}")
+    for name in config.settings:
+        if "outpaint_painter" in settings_model(config, name):  # two painters: python -m benchmarks.paper_mix
+            problems.append(f"settings {name!r}: a second painter (outpaint_painter) is measured by benchmarks.paper_mix")
     for sweep in config.scaling:
         if sweep["case"] not in names or sweep["parameter"] not in SWEEP_PARAMETERS:
             problems.append(f"scaling {sweep}: case must be one of {names}, parameter one of {SWEEP_PARAMETERS}")

@@ -220,3 +220,13 @@ def test_vq_decoder_compiles_with_aotinductor(converted, tmp_path, capsys):
         expected = decoder.module(latents)
     actual = AOTIModel(out / record["files"][0], "cpu").run([latents])
     assert (actual - expected).abs().max() <= 1e-4 * expected.abs().max()
+
+
+def test_benchmark_suite_refuses_two_painter_settings(tmp_path):
+    from benchmarks.cases import load_config
+
+    config = tmp_path / "bench.yaml"
+    config.write_text(yaml.safe_dump({"settings": {"paper": {"config": "configs/paper.yaml"}},
+                                      "cases": [{"name": "paper", "settings": "paper"}]}))
+    with pytest.raises(ValueError, match="outpaint_painter.*benchmarks.paper_mix"):
+        load_config(config)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..pretrained import MissingWeightsError, Precision, torch_dtype
 from ..runtime import build_runners
 from .base import Painter
-from .diffusion import cast, resize
+from .diffusion import cast, check_mask, initial_noise, painting_pixels, resize
 from .ldm_checkpoint import SCHEDULER, UNET, VQVAE
 
 # Where the converted checkpoint goes by default; how to get it is in configs/paper.yaml.
@@ -90,16 +90,12 @@ class LDMInpaintPainter(Painter, nn.Module):
     @torch.no_grad()
     def set_image(self, image: Tensor) -> None:
         super().set_image(image)
-        h, w = image.shape[-2:]
-        scale = (self.resolution or max(h, w)) / max(h, w)
-        size = tuple(max(self.vae_scale, round(s * scale / self.vae_scale) * self.vae_scale) for s in (h, w))
-        self._pixels = resize(image[None].float(), size).clamp(0, 1)
+        self._pixels = painting_pixels(image, self.resolution, self.vae_scale)
 
     @torch.no_grad()
     def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
         image, pixels = self.image, self._pixels
-        if mask.shape != image.shape[-2:]:
-            raise ValueError(f"mask must be {tuple(image.shape[-2:])} like the image, got {tuple(mask.shape)}")
+        check_mask(mask, image)
         device = pixels.device
         region = F.interpolate(mask[None, None].float().to(device), pixels.shape[-2:]) > 0.5
 
@@ -110,8 +106,7 @@ class LDMInpaintPainter(Painter, nn.Module):
 
         # 2. Pure noise, denoised by DDIM (eta 0) over the checkpoint's schedule.
         shape = (num_samples, masked_latents.shape[1], *masked_latents.shape[-2:])
-        noise_device = generator.device if generator is not None else device
-        latents = torch.randn(shape, generator=generator, device=noise_device).to(device)
+        latents = initial_noise(shape, generator, device)
         self.noise_scheduler.set_timesteps(self.steps, device=device)
         for t in self.noise_scheduler.timesteps:
             noise = self.unet_runner(torch.cat([latents, conditioning], 1), t.expand(num_samples))

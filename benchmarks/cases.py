@@ -170,6 +170,9 @@ def check(config: BenchConfig) -> None:
         elif case.backend in ENGINE_BACKENDS and ENGINE_FORMATS[case.backend] not in config.engines[case.engine].formats:
             problems.append(f"case {case.name!r}: backend {case.backend} runs {ENGINE_FORMATS[case.backend]} "
                             f"exports; engine {case.engine!r} has formats {config.engines[case.engine].formats}")
+    for name in config.settings:
+        if "outpaint_painter" in settings_model(config, name):  # two painters: python -m benchmarks.paper_mix
+            problems.append(f"settings {name!r}: a second painter (outpaint_painter) is measured by benchmarks.paper_mix")
     for sweep in config.scaling:
         if sweep["case"] not in names or sweep["parameter"] not in SWEEP_PARAMETERS:
             problems.append(f"scaling {sweep}: case must be one of {names}, parameter one of {SWEEP_PARAMETERS}")
@@ -200,6 +203,8 @@ def settings_model(config: BenchConfig, name: str) -> dict:
         raise ValueError(f"settings {name!r}: {block['config']} is not an AMCP config ({segmenter['class_path']})")
     init_args = segmenter.get("init_args", {})
     model = {"painter": init_args["painter"], "features": init_args["features"], "amcp": init_args.get("config", {})}
+    if "outpaint_painter" in init_args:
+        model["outpaint_painter"] = init_args["outpaint_painter"]
     for section in ("painter", "features"):
         model[section]["init_args"] = merged(model[section].get("init_args", {}), block.get(section, {}))
     model["amcp"] = merged(model.get("amcp", {}), block.get("amcp", {}))

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from paintseg_engine.features import FeatureExtractor
+from paintseg_engine.runtime.torch_backend import encoded_latents
 
 # A network call as recorded: (network, input shapes). Networks: unet, encode, decode (the
 # painter's runners) and features.
@@ -71,9 +72,9 @@ class CostMeter:
             unet, vae = meta_twin(painter.unet), meta_twin(painter.vae)
             timestep = torch.zeros(1, device="meta")
             self.networks["unet"] = lambda shapes: counted_flops(unet, one_sample(shapes[0]), timestep,
-                                                                 one_sample(shapes[2]))
-            self.networks["encode"] = lambda shapes: counted_flops(
-                lambda x: vae.encode(x).latent_dist.mean, one_sample(shapes[0]))
+                                                                 *map(one_sample, shapes[2:]))  # text, if any
+            self.networks["encode"] = lambda shapes: counted_flops(lambda x: encoded_latents(vae, x),
+                                                                   one_sample(shapes[0]))
             self.networks["decode"] = lambda shapes: counted_flops(vae.decode, one_sample(shapes[0]))
         if isinstance(features, nn.Module):  # the weight-free extractor's arithmetic is not counted
             twin = meta_twin(features)

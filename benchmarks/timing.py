@@ -38,9 +38,10 @@ class TimedRunners:
         self.seconds[name].append(time.perf_counter() - start)
         return result
 
-    def run_unet(self, sample, timestep, encoder_hidden_states):
+    def run_unet(self, sample, timestep, encoder_hidden_states=None):
         self.unet_batches.append(len(sample))
-        return self.timed("unet", self.unet, sample, timestep, encoder_hidden_states)
+        context = () if encoder_hidden_states is None else (encoder_hidden_states,)  # LDM's UNet has no text
+        return self.timed("unet", self.unet, sample, timestep, *context)
 
     def encode(self, images):
         return self.timed("encode", self.vae.encode, images)

@@ -1,4 +1,4 @@
-"""The three exported networks of an SD-inpainting checkpoint, with their named, ranged dims.
+"""The three exported networks of an SD- or LDM-inpainting checkpoint, with their named, ranged dims.
 
 Each ``Component`` wraps one call of the diffusers model as a plain ``forward`` over tensors
 (what the ONNX exporter and torch.export trace) and declares its inputs and output with
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from paintseg_engine.runtime.torch_backend import encoded_latents
 
 # Diffusion timesteps the UNet is trained on (SD's scheduler config): the range parity draws from.
 TRAIN_TIMESTEPS = 1000
@@ -37,15 +39,23 @@ class UNetNoise(nn.Module):
         return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
 
 
+class UnconditionalUNetNoise(UNetNoise):
+    """A UNet without text (LDM inpainting's: the conditioning is in the sample's channels)."""
+
+    def forward(self, sample: Tensor, timestep: Tensor) -> Tensor:
+        return self.unet(sample, timestep, return_dict=False)[0]
+
+
 class VAEEncoderMean(nn.Module):
-    """Images in [-1, 1] -> unscaled latent means, as ``runtime.VAERunner.encode``."""
+    """Images in [-1, 1] -> unscaled latents (SD's posterior mean; a VQ's before quantization),
+    as ``runtime.VAERunner.encode``."""
 
     def __init__(self, vae: nn.Module):
         super().__init__()
         self.vae = vae
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.vae.encode(images).latent_dist.mean
+        return encoded_latents(self.vae, images)
 
 
 class VAEDecoder(nn.Module):
@@ -88,15 +98,21 @@ class Component:
         return tensors
 
 
-def sd_inpainting_components(unet: nn.Module, vae: nn.Module, text_tokens: int) -> list[Component]:
+def inpainting_components(unet: nn.Module, vae: nn.Module, text_tokens: int) -> list[Component]:
+    """SD inpainting's UNet (with text) or LDM inpainting's (``UNet2DModel``: without), and the
+    autoencoder's encoder and decoder (SD's KL VAE, or LDM's VQ-f4, which quantizes in decode)."""
     latent = ("batch", vae.config.latent_channels, "latent_height", "latent_width")
     image = ("batch", vae.config.in_channels, "image_height", "image_width")
+    sample = {"sample": TensorSpec(("batch", unet.config.in_channels, "latent_height", "latent_width")),
+              "timestep": TensorSpec(("batch",), torch.float32, uniform=(0, TRAIN_TIMESTEPS))}
+    if unet.config.get("cross_attention_dim"):
+        network = UNetNoise(unet)
+        sample["encoder_hidden_states"] = TensorSpec(("batch", text_tokens, unet.config.cross_attention_dim))
+    else:
+        network = UnconditionalUNetNoise(unet)
     return [
-        Component("unet", "unet", UNetNoise(unet), inputs={
-            "sample": TensorSpec(("batch", unet.config.in_channels, "latent_height", "latent_width")),
-            "timestep": TensorSpec(("batch",), torch.float32, uniform=(0, TRAIN_TIMESTEPS)),
-            "encoder_hidden_states": TensorSpec(("batch", text_tokens, unet.config.cross_attention_dim)),
-        }, outputs={"noise": TensorSpec(("batch", unet.config.out_channels, "latent_height", "latent_width"))}),
+        Component("unet", "unet", network, inputs=sample,
+                  outputs={"noise": TensorSpec(("batch", unet.config.out_channels, "latent_height", "latent_width"))}),
         Component("vae_encoder", "vae", VAEEncoderMean(vae), inputs={"images": TensorSpec(image, uniform=(-1, 1))},
                   outputs={"latent_mean": TensorSpec(latent)}),
         Component("vae_decoder", "vae", VAEDecoder(vae), inputs={"latents": TensorSpec(latent)},

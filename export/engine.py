@@ -25,7 +25,7 @@ from paintseg_engine.runtime.manifest import FORMAT_VERSION, MANIFEST_NAME, file
 from paintseg_engine.runtime.tensorrt_backend import TensorRTModel
 
 from . import aoti_export, onnx_export, tensorrt_build
-from .components import Component, sd_inpainting_components, unet_size_multiple, vae_scale_factor
+from .components import Component, inpainting_components, unet_size_multiple, vae_scale_factor
 from .parity import compare, full_float32, onnxruntime_outputs
 from .settings import PRECISIONS, ExportError, ExportSettings
 
@@ -38,17 +38,34 @@ FINGERPRINT_METHOD = "SHA-256 of the model config and its weights rounded to flo
 
 
 def load_models(settings: ExportSettings) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
-    """The UNet and VAE, loaded as the diffusion painter loads them, and a description of the source."""
+    """The UNet and autoencoder, loaded as the painter loads them, and a description of the source:
+    SD inpainting, or LDM inpainting (a converted folder has a ``vqvae/``)."""
+    ldm = settings.architecture == "ldm-inpainting" if settings.random_full_size else is_ldm_folder(settings.model)
     if settings.random_full_size:
-        from .random_weights import random_unet, random_vae
+        from .random_weights import random_ldm_components, random_unet, random_vae
 
-        source = {"model": "random full-size SD-inpainting", "random_weights": True, "seed": settings.seed}
+        source = {"model": f"random full-size {settings.architecture}", "random_weights": True, "seed": settings.seed}
+        if ldm:
+            components = random_ldm_components(full_size=True, seed=settings.seed)
+            return components.unet, components.vqvae, source
         return random_unet(full_size=True, seed=settings.seed), random_vae(full_size=True, seed=settings.seed), source
-    from paintseg_engine.painters.diffusion import load_components
+    if ldm:
+        from paintseg_engine.painters.ldm import load_ldm_components
 
-    components = load_components(settings.model, settings.local_files_only)
-    return components.unet.float().eval(), components.vae.float().eval(), {"model": settings.model,
-                                                                          "random_weights": False}
+        components = load_ldm_components(settings.model)
+        unet, vae = components.unet, components.vqvae
+    else:
+        from paintseg_engine.painters.diffusion import load_components
+
+        components = load_components(settings.model, settings.local_files_only)
+        unet, vae = components.unet, components.vae
+    return unet.float().eval(), vae.float().eval(), {"model": settings.model, "random_weights": False}
+
+
+def is_ldm_folder(model: str) -> bool:
+    from paintseg_engine.painters.ldm_checkpoint import VQVAE
+
+    return (Path(model) / VQVAE).is_dir()
 
 
 def dim_ranges(settings: ExportSettings, unet: nn.Module, vae: nn.Module) -> dict[str, dict[str, int]]:
@@ -96,7 +113,7 @@ class EngineExport:
         source["fingerprints"] = {"unet": weights_fingerprint(unet), "vae": weights_fingerprint(vae)}
         source["fingerprint_method"] = FINGERPRINT_METHOD
         unet.to(self.device), vae.to(self.device)
-        components = [c for c in sd_inpainting_components(unet, vae, self.settings.text_tokens)
+        components = [c for c in inpainting_components(unet, vae, self.settings.text_tokens)
                       if c.name in self.settings.components]
         for component in components:
             for precision in exported_precisions(component, self.settings.precisions, vae):

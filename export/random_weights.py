@@ -107,6 +107,51 @@ def save_tiny_sd_inpainting(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+# latent-diffusion's inpainting_big (models/ldm/inpainting_big/config.yaml): its UNet and VQ-f4
+# settings, in the original's terms (the converter maps them to diffusers').
+LDM_INPAINT_UNET = dict(image_size=64, in_channels=7, out_channels=3, model_channels=256, num_res_blocks=2,
+                        attention_resolutions=[8, 4, 2], channel_mult=[1, 2, 3, 4], num_heads=8)
+LDM_VQ = dict(embed_dim=3, n_embed=8192)
+LDM_VQ_DDCONFIG = dict(z_channels=3, resolution=256, in_channels=3, out_ch=3, ch=128, ch_mult=[1, 2, 4],
+                       num_res_blocks=2)
+LDM_SCHEDULE = dict(linear_start=0.0015, linear_end=0.0205, timesteps=1000)
+# Same topology (f4 first stage: three levels; 7-channel UNet with attention), tiny widths.
+TINY_LDM_UNET = dict(LDM_INPAINT_UNET, image_size=8, model_channels=32, num_res_blocks=1,
+                     attention_resolutions=[2], channel_mult=[1, 2], num_heads=2)
+TINY_LDM_VQ = dict(embed_dim=3, n_embed=16)
+TINY_LDM_VQ_DDCONFIG = dict(LDM_VQ_DDCONFIG, resolution=32, ch=32, ch_mult=[1, 2, 2], num_res_blocks=1)
+
+
+def random_ldm_components(full_size: bool = True, seed: int = 0):
+    """latent-diffusion's inpainting UNet and VQ autoencoder (inpainting_big, or tiny widths) with
+    random weights, converted as the painter loads them."""
+    from diffusers import VQModel
+
+    from paintseg_engine.painters.ldm import LDMComponents
+    from paintseg_engine.painters.ldm_checkpoint import scheduler_config, unet_config, vq_config
+    from paintseg_engine.painters.ldm_unet import LDMUNet2DModel
+
+    torch.manual_seed(seed)
+    unet = LDMUNet2DModel(**unet_config(LDM_INPAINT_UNET if full_size else TINY_LDM_UNET)).eval()
+    vqvae = VQModel(**vq_config(LDM_VQ_DDCONFIG if full_size else TINY_LDM_VQ_DDCONFIG,
+                                LDM_VQ if full_size else TINY_LDM_VQ, scale_factor=1.0)).eval()
+    return LDMComponents(unet, vqvae, scheduler_config(LDM_SCHEDULE))
+
+
+def save_tiny_ldm_inpainting(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny random LDM-inpainting checkpoint in the converter's folder layout."""
+    from diffusers import DDIMScheduler
+
+    from paintseg_engine.painters.ldm_checkpoint import SCHEDULER, UNET, VQVAE
+
+    folder = Path(folder)
+    components = random_ldm_components(full_size=False, seed=seed)
+    components.unet.save_pretrained(folder / UNET)
+    components.vqvae.save_pretrained(folder / VQVAE)
+    DDIMScheduler(**components.scheduler_config).save_pretrained(folder / SCHEDULER)
+    return folder
+
+
 # DINO-style ViTs: tiny widths, the real patch sizes (ViT-B/8, DINOv2 ViT-B/14).
 TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
 TINY_VIT_KINDS = ("dino", "dinov2", "dinov2_registers")

@@ -14,6 +14,8 @@ COMPONENTS = ("unet", "vae_encoder", "vae_decoder")
 # onnx: ONNX files for ONNX Runtime (and TensorRT engines built from them); aoti: AOTInductor
 # packages (torch.export + ahead-of-time Inductor), native code for the export's device.
 FORMATS = ("onnx", "aoti")
+# Architectures of --random-full-size: SD inpainting, or latent-diffusion's inpainting_big.
+ARCHITECTURES = ("sd-inpainting", "ldm-inpainting")
 # ONNX Runtime's CPU build has no bfloat16 kernels for these graphs: ONNX stays fp32/fp16.
 ONNX_PRECISIONS = ("fp32", "fp16")
 # Batches AMCP runs: 5 painted samples per step (10 with guidance between different prompts);
@@ -42,6 +44,7 @@ class ExportSettings:
     out: Path
     model: str | None = None
     random_full_size: bool = False
+    architecture: str = ARCHITECTURES[0]
     seed: int = 0
     formats: tuple[str, ...] = ("onnx",)
     device: str = "cpu"
@@ -67,6 +70,8 @@ class ExportSettings:
             if not 1 <= low <= opt <= high:
                 raise ValueError(f"--{name.replace('_', '-')} must be MIN OPT MAX with 1 <= MIN <= OPT <= MAX, "
                                  f"got {low} {opt} {high}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"--architecture must be one of {list(ARCHITECTURES)}, got {self.architecture!r}")
         if self.opset < DEFAULT_OPSET:
             raise ValueError(f"--opset must be at least {DEFAULT_OPSET}, got {self.opset}")
         unsupported = sorted(set(self.precisions) - set(ONNX_PRECISIONS))
@@ -83,14 +88,18 @@ class ExportSettings:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m export",
-        description="Export an SD-inpainting checkpoint's UNet, VAE encoder and VAE decoder to ONNX (and "
+        description="Export an SD-inpainting checkpoint's (or a converted LDM-inpainting checkpoint's) UNet, "
+                    "VAE (or VQ) encoder and decoder to ONNX (and "
                     "TensorRT engines where available) or AOTInductor packages, with a manifest and a parity "
                     "check against PyTorch.")
     p.add_argument("--config", type=Path, help="YAML file of option defaults (keys as the options, with _)")
     p.add_argument("--out", type=Path, help="engine directory to write (required)")
-    p.add_argument("--model", help="diffusers-layout SD-inpainting checkpoint: folder or hub id")
+    p.add_argument("--model", help="diffusers-layout SD-inpainting checkpoint (folder or hub id), or a folder "
+                                   "written by python -m paintseg_engine.painters.ldm_checkpoint")
     p.add_argument("--random-full-size", action="store_true",
-                   help="full-size SD-inpainting architecture with random weights (latency work only)")
+                   help="full-size architecture (--architecture) with random weights (latency work only)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default=ARCHITECTURES[0],
+                   help="what --random-full-size builds: SD inpainting or latent-diffusion's inpainting_big")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights and parity inputs")
     p.add_argument("--formats", nargs="+", choices=FORMATS, default=["onnx"],
                    help="onnx (ONNX Runtime, TensorRT) and/or aoti (AOTInductor .pt2 packages)")
@@ -101,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--components", nargs="+", choices=COMPONENTS, default=list(COMPONENTS))
     p.add_argument("--batch", nargs=3, type=int, metavar=("MIN", "OPT", "MAX"), default=list(DEFAULT_BATCH))
     p.add_argument("--image-size", nargs=3, type=int, metavar=("MIN", "OPT", "MAX"), default=list(DEFAULT_IMAGE_SIZE),
-                   help="range of image height and width in pixels (latents are 8x smaller)")
+                   help="range of image height and width in pixels (latents are 8x smaller for SD, 4x for LDM)")
     p.add_argument("--text-tokens", type=int, default=CLIP_TEXT_TOKENS, help="length of the text context")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     p.add_argument("--fp32-tolerance", type=float, default=DEFAULT_TOLERANCE["fp32"],

@@ -26,7 +26,7 @@ def make_state(image, box, painter, config):
     frame = letterbox.image_to_frame(image)
     painter.set_image(frame)
     state = StepContext(frame=frame, valid=valid_region(box, config.valid_region_scale, letterbox),
-                        positive=[], prompt_kind="box", painter=painter,
+                        positive=[], prompt_kind="box", inpaint_painter=painter, outpaint_painter=painter,
                         features=ColorTextureFeatures(), config=config, generator=torch.Generator().manual_seed(0))
     return state, letterbox.mask_to_frame(BoxPrompt(box).initial_mask(*image.shape[-2:]))
 

@@ -42,6 +42,17 @@ def test_one_builder_makes_each_configs_segmenter():
     assert missing_weights(CONFIGS / "default.yaml") == [] and missing_weights(section) == []
 
 
+def test_the_builder_makes_an_o_step_painter_and_checks_its_weights():
+    two = {"class_path": "paintseg_engine.Segmenter", "init_args": {
+        "outpaint_painter": {"class_path": "paintseg_engine.painters.OpenCVPainter", "init_args": {"methods": ["ns"]}}}}
+    segmenter = build_segmenter(two)
+    assert segmenter.outpaint_painter.methods == ("ns",) and segmenter.painter.methods == ("telea", "ns")
+    assert set(segmenter.components()) == {"painter", "outpaint_painter", "features"}
+    missing = missing_weights(CONFIGS / "paper.yaml")
+    assert any(line.startswith("painter: ") for line in missing)
+    assert any(line.startswith("outpaint_painter: ") for line in missing)
+
+
 @pytest.mark.parametrize("config, message", [
     ("nope.yaml", "nope.yaml: no such file"),
     ({"class_path": "paintseg_engine.Segmenter", "init_args": {"config": {"frame_size": 3}}},

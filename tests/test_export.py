@@ -8,7 +8,7 @@ import torch
 from export import ExportError, ExportSettings, export_engine
 from export import onnx_export
 from export.__main__ import main
-from export.components import sd_inpainting_components
+from export.components import inpainting_components
 from export.settings import DEFAULT_TOLERANCE, parse_settings
 from paintseg_engine.painters.diffusion import load_components
 from paintseg_engine.runtime.manifest import FORMAT_VERSION, MANIFEST_NAME, file_sha256, weights_fingerprint
@@ -57,7 +57,7 @@ def test_fp32_models_match_torch_beyond_the_traced_shapes(engine, loaded):
     generator = torch.Generator().manual_seed(1)
     # The largest batch and a non-square size inside the range: neither is the traced shape.
     dims = {"batch": BATCH[2], "image_height": 96, "image_width": 48, "latent_height": 12, "latent_width": 6}
-    for component in sd_inpainting_components(loaded.unet, loaded.vae, text_tokens=77):
+    for component in inpainting_components(loaded.unet, loaded.vae, text_tokens=77):
         inputs = component.random_inputs(dims, torch.float32, generator)
         with torch.no_grad():
             expected = component.module(*inputs)
@@ -68,7 +68,7 @@ def test_fp32_models_match_torch_beyond_the_traced_shapes(engine, loaded):
 
 def test_fp16_unet_runs_in_onnxruntime_cpu(engine, loaded):
     _, out, _ = engine
-    unet = sd_inpainting_components(loaded.unet, loaded.vae, text_tokens=77)[0]
+    unet = inpainting_components(loaded.unet, loaded.vae, text_tokens=77)[0]
     dims = {"batch": 2, "latent_height": 8, "latent_width": 8}
     inputs = unet.random_inputs(dims, torch.float16, torch.Generator().manual_seed(2))
     try:

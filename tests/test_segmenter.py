@@ -11,13 +11,17 @@ CONFIG = AMCPConfig(frame_size=96, iterations=3, num_samples=2, log_contrast=Tru
 
 
 class CountingPainter(OpenCVPainter):
-    def __init__(self):
-        super().__init__()
-        self.set_image_calls = 0
+    def __init__(self, methods=("telea", "ns")):
+        super().__init__(methods)
+        self.set_image_calls, self.regions = 0, []
 
     def set_image(self, image):
         self.set_image_calls += 1
         super().set_image(image)
+
+    def paint(self, mask, num_samples, generator=None):
+        self.regions.append(mask.clone())
+        return super().paint(mask, num_samples, generator)
 
 
 def test_session_answers_many_prompts_with_one_set_image(scene, box_around):
@@ -30,6 +34,25 @@ def test_session_answers_many_prompts_with_one_set_image(scene, box_around):
     assert painter.set_image_calls == 1
     one_shot = [segment(image, p, config=CONFIG).mask for p in prompts]
     assert all(torch.equal(a, b) for a, b in zip(session, one_shot))
+
+
+def test_each_step_paints_with_its_own_painter(scene, box_around):
+    image, gt = scene
+    inpainter, outpainter = CountingPainter(("telea",)), CountingPainter(("ns",))
+    segmenter = Segmenter(inpainter, config=CONFIG, outpaint_painter=outpainter)
+    segmenter.set_image(image)
+    result = segmenter.predict(BoxPrompt(box_around(gt, 6)))
+    assert (inpainter.set_image_calls, outpainter.set_image_calls) == (1, 1)
+    assert (len(inpainter.regions), len(outpainter.regions)) == (2, 1)  # I, O, I
+    assert [(s.kind, s.painter) for s in result.steps] == [
+        ("inpaint", "CountingPainter"), ("outpaint", "CountingPainter"), ("inpaint", "CountingPainter")]
+    assert result.steps[1].timings()["painter"] == "CountingPainter"
+    # The default: one painter paints both steps, set once per image.
+    one = CountingPainter()
+    single = Segmenter(one, config=CONFIG)
+    single.set_image(image)
+    single.predict(BoxPrompt(box_around(gt, 6)))
+    assert single.outpaint_painter is one and one.set_image_calls == 1 and len(one.regions) == 3
 
 
 def test_on_step_sees_each_iteration_as_it_ends(scene, box_around):

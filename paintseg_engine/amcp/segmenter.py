@@ -31,6 +31,7 @@ class StepRecord:
 
     iteration: int
     kind: Literal["inpaint", "outpaint"]
+    painter: str  # the class of the painter that painted this step
     mask: Tensor  # bool [H, W], the image's size: the mask after this step
     seconds: float
     paint_seconds: float
@@ -39,7 +40,7 @@ class StepRecord:
 
     def timings(self) -> dict:
         """The record without its mask, for JSON."""
-        return {"iteration": self.iteration, "step": self.kind, "seconds": self.seconds, "paint": self.paint_seconds,
+        return {"iteration": self.iteration, "step": self.kind, "painter": self.painter, "seconds": self.seconds, "paint": self.paint_seconds,
                 "features": self.features_seconds, "update": self.update_seconds}
 
 
@@ -96,13 +97,16 @@ class PromptSegmenter(ABC):
 
 
 class Segmenter(PromptSegmenter):
-    """AMCP over one image at a time. ``painter`` and ``features`` default to the weight-free ones."""
+    """AMCP over one image at a time. ``painter`` and ``features`` default to the weight-free ones.
+    ``painter`` paints the I-steps, and the O-steps too unless ``outpaint_painter`` is given (the
+    released script paints them with two models)."""
 
     method = "amcp"
 
     def __init__(self, painter: Painter | None = None, features: FeatureExtractor | None = None,
-                 config: AMCPConfig | None = None):
+                 config: AMCPConfig | None = None, outpaint_painter: Painter | None = None):
         self.painter = painter if painter is not None else OpenCVPainter()
+        self.outpaint_painter = outpaint_painter if outpaint_painter is not None else self.painter
         self.features = features if features is not None else ColorTextureFeatures()
         self.config = config if config is not None else AMCPConfig()
         self.reset_image()
@@ -116,21 +120,31 @@ class Segmenter(PromptSegmenter):
         self.letterbox = Letterbox(*self.image_size, self.config.frame_size)
         self.frame = self.letterbox.image_to_frame(self.image)
         self.content = self.letterbox.content(image.device)
-        self.painter.set_image(self.frame)
+        for painter in self.painters:
+            painter.set_image(self.frame)
 
     def reset_image(self) -> None:
         """Forget the image (and free its tensors, the painter's and the features' too); ``predict``
         needs a new ``set_image``."""
         self.image_size = self.image = self.frame = self.content = self.letterbox = None
-        self.painter.reset_image()
+        for painter in self.painters:
+            painter.reset_image()
         self.features.reset_image()
 
     def components(self) -> dict:
-        return {"painter": self.painter, "features": self.features}
+        parts = {"painter": self.painter, "features": self.features}
+        if self.outpaint_painter is not self.painter:
+            parts["outpaint_painter"] = self.outpaint_painter
+        return parts
 
     @property
     def steps_per_prompt(self) -> int:
         return self.config.iterations
+
+    @property
+    def painters(self) -> list[Painter]:
+        """The distinct painters: one, or the I-step's and the O-step's."""
+        return list({id(p): p for p in (self.painter, self.outpaint_painter)}.values())
 
     @property
     def is_image_set(self) -> bool:
@@ -156,7 +170,8 @@ class Segmenter(PromptSegmenter):
         if not foreground.any():
             raise PromptError(f"the {prompt.kind} prompt covers no pixel of the frame (image {height}x{width})")
         ctx = StepContext(frame=self.frame, valid=valid, positive=positive, prompt_kind=prompt.kind,
-                          painter=self.painter, features=self.features, config=cfg,
+                          inpaint_painter=self.painter, outpaint_painter=self.outpaint_painter,
+                          features=self.features, config=cfg,
                           generator=torch.Generator().manual_seed(cfg.seed))
 
         # 2. Alternate I- and O-steps; the steps keep within valid, seeds keep the positive clicks in.
@@ -172,8 +187,9 @@ class Segmenter(PromptSegmenter):
                 mask = refine_mask(self.image, mask, letterbox.mask_from_frame(valid), letterbox.mask_from_frame(seeds),
                                    cfg.refine_iterations, cfg.refine_context, cfg.refine_min_kept, cfg.seed)
             seconds = synced_elapsed(start, mask)
-            record = StepRecord(iteration, "inpaint" if iteration % 2 == 0 else "outpaint", mask, seconds,
-                                out.paint_seconds, out.features_seconds,
+            kind, painter = ("inpaint", self.painter) if iteration % 2 == 0 else ("outpaint", self.outpaint_painter)
+            record = StepRecord(iteration, kind, type(painter).__name__, mask, seconds, out.paint_seconds,
+                                out.features_seconds,
                                 seconds - out.paint_seconds - out.features_seconds)
             result.steps.append(record)
             if on_step is not None:
@@ -186,8 +202,8 @@ class Segmenter(PromptSegmenter):
 
 
 def segment(image: Tensor, prompt: Prompt, painter: Painter | None = None, features: FeatureExtractor | None = None,
-            config: AMCPConfig | None = None) -> Segmentation:
-    """One image, one prompt: ``Segmenter(painter, features, config)``, ``set_image``, ``predict``."""
-    segmenter = Segmenter(painter, features, config)
+            config: AMCPConfig | None = None, outpaint_painter: Painter | None = None) -> Segmentation:
+    """One image, one prompt: ``Segmenter(painter, features, config, outpaint_painter)``, ``set_image``, ``predict``."""
+    segmenter = Segmenter(painter, features, config, outpaint_painter)
     segmenter.set_image(image)
     return segmenter.predict(prompt)

@@ -30,7 +30,8 @@ class StepContext:
     valid: Tensor  # [S, S] bool: where the object may be (negative clicks carved out)
     positive: list[Point]  # positive clicks, frame coordinates
     prompt_kind: str
-    painter: Painter
+    inpaint_painter: Painter  # paints the I-steps
+    outpaint_painter: Painter  # paints the O-steps (the same painter by default)
     features: FeatureExtractor
     config: AMCPConfig
     generator: torch.Generator  # draws the crops' shifts (and the painter's noise)
@@ -86,10 +87,10 @@ def clean(mask: Tensor, size: int) -> Tensor:
     return closing(opening(mask, size), size)
 
 
-def paint(ctx: StepContext, region: Tensor) -> tuple[Tensor, float]:
-    """(``num_samples`` paintings of ``region``, seconds)."""
+def paint(ctx: StepContext, painter: Painter, region: Tensor) -> tuple[Tensor, float]:
+    """(``num_samples`` paintings of ``region`` by ``painter``, seconds)."""
     start = time.perf_counter()
-    painted = ctx.painter.paint(region, ctx.config.num_samples, ctx.generator).to(ctx.frame)
+    painted = painter.paint(region, ctx.config.num_samples, ctx.generator).to(ctx.frame)
     return painted, synced_elapsed(start, painted)
 
 
@@ -97,7 +98,7 @@ def inpaint_step(ctx: StepContext, foreground: Tensor, iteration: int) -> StepOu
     """I-step: paint the foreground away; what the painting changes stays foreground. Only shrinks."""
     cfg = ctx.config
     region = dilate(foreground, 3, cfg.inpaint_dilation)
-    painted, paint_seconds = paint(ctx, region)
+    painted, paint_seconds = paint(ctx, ctx.inpaint_painter, region)
     if cfg.paste_back:
         painted = torch.where(region, painted, ctx.frame)
     votes, features_seconds = contrast_votes(ctx, painted, foreground, iteration, "highest")
@@ -117,7 +118,7 @@ def outpaint_step(ctx: StepContext, foreground: Tensor, iteration: int) -> StepO
     else:
         grow_zone = dilate(foreground, 2 * cfg.outpaint_band + 1) & background
     region = background if cfg.outpaint_region == "background" else grow_zone
-    painted, paint_seconds = paint(ctx, region)
+    painted, paint_seconds = paint(ctx, ctx.outpaint_painter, region)
     votes, features_seconds = contrast_votes(ctx, painted, foreground, iteration, "lowest")
     grown = foreground | ((votes >= cfg.vote_threshold) & grow_zone & ctx.valid)
     grown = clean(grown, cfg.morphology_kernel) | foreground

@@ -5,9 +5,13 @@ __all__ = ["Painter", "OpenCVPainter"]
 
 
 def __getattr__(name: str):
-    # DiffusionPainter needs the `diffusion` extra (diffusers); import it only when asked for.
+    # The diffusion painters need the `diffusion` extra (diffusers); import them only when asked for.
     if name == "DiffusionPainter":
         from .diffusion import DiffusionPainter
 
         return DiffusionPainter
+    if name == "LDMInpaintPainter":
+        from .ldm import LDMInpaintPainter
+
+        return LDMInpaintPainter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -73,6 +73,26 @@ def coverage(mask: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(mask.float(), size, mode="area") > 0
 
 
+def painting_pixels(image: Tensor, resolution: int | None, multiple: int) -> Tensor:
+    """``image`` [3, H, W] as [1, 3, h, w] in [0, 1]: its longer side at ``resolution`` (None: as
+    it is), both sides on the autoencoder's grid of ``multiple``."""
+    h, w = image.shape[-2:]
+    scale = (resolution or max(h, w)) / max(h, w)
+    size = tuple(max(multiple, round(s * scale / multiple) * multiple) for s in (h, w))
+    return resize(image[None].float(), size).clamp(0, 1)
+
+
+def check_mask(mask: Tensor, image: Tensor) -> None:
+    if mask.shape != image.shape[-2:]:
+        raise ValueError(f"mask must be {tuple(image.shape[-2:])} like the image, got {tuple(mask.shape)}")
+
+
+def initial_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """Standard-normal latents drawn from the caller's generator (on its device), for reproducibility."""
+    noise_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=noise_device).to(device)
+
+
 def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(images.shape[-2:]) == tuple(size):
         return images
@@ -181,10 +201,7 @@ class DiffusionPainter(Painter, nn.Module):
     @torch.no_grad()
     def set_image(self, image: Tensor) -> None:
         super().set_image(image)
-        h, w = image.shape[-2:]
-        scale = (self.resolution or max(h, w)) / max(h, w)
-        size = tuple(max(self.vae_scale, round(s * scale / self.vae_scale) * self.vae_scale) for s in (h, w))
-        self._pixels = resize(image[None].float(), size).clamp(0, 1) * 2 - 1
+        self._pixels = painting_pixels(image, self.resolution, self.vae_scale) * 2 - 1
         cached = self.cache_image_latents and self.uses_image_latents
         self._image_latents = self.encode(self._pixels) if cached else None
 
@@ -195,8 +212,7 @@ class DiffusionPainter(Painter, nn.Module):
     @torch.no_grad()
     def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
         image, pixels = self.image, self._pixels
-        if mask.shape != image.shape[-2:]:
-            raise ValueError(f"mask must be {tuple(image.shape[-2:])} like the image, got {tuple(mask.shape)}")
+        check_mask(mask, image)
         device = pixels.device
         region = coverage(mask[None, None].to(device), pixels.shape[-2:])
         latent_size = (pixels.shape[-2] // self.vae_scale, pixels.shape[-1] // self.vae_scale)
@@ -212,8 +228,7 @@ class DiffusionPainter(Painter, nn.Module):
 
         # 3. Initial latents: pure noise, or the original's latents noised to the first step's level.
         shape = (num_samples, *masked_image_latents.shape[1:])
-        noise_device = generator.device if generator is not None else device
-        noise = torch.randn(shape, generator=generator, device=noise_device).to(device)
+        noise = initial_noise(shape, generator, device)
         if self.uses_image_latents:
             image_latents = self._image_latents if self.cache_image_latents else self.encode(pixels)
             image_latents = image_latents.expand(shape)

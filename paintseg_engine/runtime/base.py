@@ -12,18 +12,20 @@ from torch import Tensor
 
 
 class UNetRunner(Protocol):
-    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor) -> Tensor:
-        """sample [B, 9, h, w] (noisy latents, mask, masked-image latents), timestep [B],
-        encoder_hidden_states [B, L, D] -> predicted noise [B, 4, h, w]."""
+    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor | None = None) -> Tensor:
+        """sample [B, C, h, w] (noisy latents and the inpainting conditioning: SD's mask and
+        masked-image latents, 9 channels; LDM's masked-image latents and mask, 7), timestep [B],
+        encoder_hidden_states [B, L, D] (SD's text; None for LDM's UNet) -> predicted noise."""
         ...
 
 
 class VAERunner(Protocol):
     def encode(self, images: Tensor) -> Tensor:
-        """images [B, 3, H, W] in [-1, 1] -> latent means [B, 4, H/8, W/8], not yet scaled
-        by the VAE's ``scaling_factor``."""
+        """images [B, 3, H, W] in [-1, 1] -> latents [B, 4, H/8, W/8] (SD's VAE: the posterior's
+        mean; LDM's VQ: [B, 3, H/4, W/4], unquantized), not yet scaled by ``scaling_factor``."""
         ...
 
     def decode(self, latents: Tensor) -> Tensor:
-        """unscaled latents [B, 4, h, w] -> images [B, 3, 8h, 8w] in about [-1, 1]."""
+        """unscaled latents [B, 4, h, w] -> images [B, 3, 8h, 8w] in about [-1, 1] (a VQ
+        autoencoder quantizes them first)."""
         ...

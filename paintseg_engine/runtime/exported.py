@@ -36,6 +36,9 @@ class ExportedModel:
         self.output_channels = output_spec["shape"][1]
 
     def __call__(self, inputs: list[Tensor], output_shape: tuple[int, ...]) -> Tensor:
+        if len(inputs) != len(self.input_names):
+            raise EngineMismatch(f"{self.manifest.path}: {self.record['component']} was exported with inputs "
+                                 f"{self.input_names}, called with {len(inputs)} tensors")
         named = dict(zip(self.input_names, inputs))
         self.manifest.check_inputs(self.record, {name: tuple(t.shape) for name, t in named.items()})
         feeds = {name: t.to(DTYPES[self.record["inputs"][name]["dtype"]]).contiguous() for name, t in named.items()}
@@ -48,10 +51,11 @@ class ExportedUNetRunner:
     def __init__(self, model: ExportedModel):
         self.model = model
 
-    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor) -> Tensor:
+    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor | None = None) -> Tensor:
         batch, _, height, width = sample.shape
         shape = (batch, self.model.output_channels, height, width)
-        return self.model([sample, timestep, encoder_hidden_states], shape).to(sample.dtype)
+        inputs = [sample, timestep] + ([] if encoder_hidden_states is None else [encoder_hidden_states])
+        return self.model(inputs, shape).to(sample.dtype)
 
 
 class ExportedVAERunner:

@@ -9,8 +9,14 @@ import torch
 from torch import Tensor, nn
 
 
+def encoded_latents(vae: nn.Module, images: Tensor) -> Tensor:
+    """An ``AutoencoderKL``'s posterior mean, or a ``VQModel``'s unquantized latents."""
+    encoded = vae.encode(images)
+    return encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latents
+
+
 class TorchUNetRunner:
-    """Calls a diffusers ``UNet2DConditionModel``. ``channels_last`` converts its weights in
+    """Calls a diffusers ``UNet2DConditionModel`` (or, without text, a ``UNet2DModel``). ``channels_last`` converts its weights in
     place (faster convolutions on CUDA with cuDNN); attention uses SDPA, diffusers' default."""
 
     def __init__(self, unet: nn.Module, channels_last: bool = False):
@@ -18,14 +24,15 @@ class TorchUNetRunner:
         if channels_last:
             unet.to(memory_format=torch.channels_last)
 
-    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor) -> Tensor:
+    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor | None = None) -> Tensor:
         dtype = self.unet.dtype
-        noise = self.unet(sample.to(dtype), timestep, encoder_hidden_states.to(dtype), return_dict=False)[0]
+        context = () if encoder_hidden_states is None else (encoder_hidden_states.to(dtype),)
+        noise = self.unet(sample.to(dtype), timestep, *context, return_dict=False)[0]
         return noise.to(sample.dtype)
 
 
 class TorchVAERunner:
-    """Calls a diffusers ``AutoencoderKL``, outside any autocast region: the VAE runs in exactly
+    """Calls a diffusers ``AutoencoderKL`` or ``VQModel``, outside any autocast region: the VAE runs in exactly
     its own dtype, which the painter keeps at float32 where float16 would overflow."""
 
     def __init__(self, vae: nn.Module, channels_last: bool = False):
@@ -35,7 +42,7 @@ class TorchVAERunner:
 
     def encode(self, images: Tensor) -> Tensor:
         with torch.autocast(images.device.type, enabled=False):
-            latents = self.vae.encode(images.to(self.vae.dtype)).latent_dist.mean
+            latents = encoded_latents(self.vae, images.to(self.vae.dtype))
         return latents.to(images.dtype)
 
     def decode(self, latents: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ class CUDAGraphUNetRunner(TorchUNetRunner):
     """A UNet runner whose compiled graph replays CUDA graphs: each call is a new replay, and its
     output is copied out because the next replay reuses the same memory."""
 
-    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor) -> Tensor:
+    def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor | None = None) -> Tensor:
         torch.compiler.cudagraph_mark_step_begin()
         return super().__call__(sample, timestep, encoder_hidden_states).clone()
 

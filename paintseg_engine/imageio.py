@@ -55,7 +55,11 @@ def load_image(path: str | Path, apply_exif: bool = True) -> Tensor:
     rotation applied (unless ``apply_exif`` is False), and an alpha channel dropped (the colour
     under it is kept as is).
     """
-    image = _open(path, apply_exif)
+    return rgb_tensor(_open(path, apply_exif))
+
+
+def rgb_tensor(image: Image.Image) -> Tensor:
+    """A loaded PIL image as float32 [3, H, W] in [0, 1], converted as ``load_image`` says."""
     if image.mode in SIXTEEN_BIT_MODES:
         array = np.repeat(_unit_float(image)[..., None], 3, axis=2)
     else:

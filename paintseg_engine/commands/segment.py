@@ -27,7 +27,7 @@ from ..prompts import BoxClicksPrompt, BoxPrompt, PointsPrompt, Prompt, PromptEr
 from ..visualize import STEP_NAMES, overlay, step_strip
 
 # configs/ of the repository this package runs from (an editable install or a checkout).
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
 PRETRAINED_PARTS = ("painter", "features")  # the model sections that may name weights
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

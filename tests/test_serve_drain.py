@@ -1,0 +1,57 @@
+"""``paintseg serve`` under load: past max_pending it answers 503 at once, and SIGTERM lets the
+requests in flight finish (none lost) before the server stops. Its own server: this module ends it."""
+import base64
+import signal
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("litserve", reason="paintseg serve needs the serve extra: pip install -e '.[serve]'")
+
+from tests.scenes import disc_scene  # noqa: E402
+from tests.serving import running_server  # noqa: E402
+from tests.test_serve import png_bytes, request_json  # noqa: E402
+from tests.tiny_config import write_tiny_config  # noqa: E402
+
+MAX_PENDING = 3
+PROMPTS_PER_REQUEST = 2  # each request segments for seconds: still in flight when the rest arrive
+SETTLE_SECONDS = 3.0  # for the first requests to reach the server before the extra ones and SIGTERM
+EXIT_SECONDS = 300  # drain_seconds too: a loaded 2-core machine is slow, and the drain must not cut
+
+
+def post_all(url: str, bodies: list[dict]) -> list:
+    """Each body posted from its own thread; the responses (or the exception) in order, once all are back."""
+    results = [None] * len(bodies)
+
+    def post(i: int) -> None:
+        try:
+            results[i] = httpx.post(f"{url}/predict", json=bodies[i], timeout=EXIT_SECONDS)
+        except httpx.HTTPError as error:
+            results[i] = error
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def test_past_max_pending_503_and_sigterm_drains_the_requests_in_flight(tmp_path):
+    image, _ = disc_scene()
+    encoded = png_bytes((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    body = request_json(encoded, [{"box": [10 + i, 10, 110, 90]} for i in range(PROMPTS_PER_REQUEST)])
+    with running_server(tmp_path, write_tiny_config(tmp_path), max_pending=MAX_PENDING,
+                        drain_seconds=EXIT_SECONDS) as (url, process):
+        in_flight, answers = post_all(url, [body] * MAX_PENDING)
+        time.sleep(SETTLE_SECONDS)
+        extra = httpx.post(f"{url}/predict", json=body, timeout=EXIT_SECONDS)
+        process.send_signal(signal.SIGTERM)
+        for thread in in_flight:
+            thread.join(EXIT_SECONDS)
+        assert process.wait(EXIT_SECONDS) == 0
+    assert extra.status_code == 503 and "pending requests" in extra.json()["detail"]
+    assert [getattr(a, "status_code", a) for a in answers] == [200] * MAX_PENDING  # none lost
+    assert all(len(a.json()["results"]) == PROMPTS_PER_REQUEST for a in answers)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health", timeout=5)

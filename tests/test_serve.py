@@ -20,7 +20,7 @@ from paintseg_engine.prompts import BoxClicksPrompt  # noqa: E402
 from paintseg_engine.serving.requests import Refusal  # noqa: E402
 from paintseg_engine.serving.settings import ServeSettings  # noqa: E402
 from tests.scenes import disc_scene  # noqa: E402
-from tests.serving import running_server  # noqa: E402
+from benchmarks.serve_process import running_server  # noqa: E402
 from tests.tiny_config import TINY_AMCP, write_tiny_config  # noqa: E402
 
 API_KEY = "test-key"

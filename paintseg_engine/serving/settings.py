@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ..amcp.config import SettingsError
+from ..amcp.config import SettingsError, out_of_range
 
 
 @dataclass
@@ -38,8 +38,7 @@ class ServeSettings:
     api_key_env: str = "PAINTSEG_API_KEY"
 
     def __post_init__(self) -> None:
-        errors = [f"{name}={getattr(self, name)!r} (allowed: {allowed})"
-                  for name, (ok, allowed) in self._ranges().items() if not ok(getattr(self, name))]
+        errors = out_of_range(self, self._ranges())
         if not errors and self.batch_timeout >= self.timeout:
             errors.append(f"batch_timeout={self.batch_timeout!r} (allowed: < timeout={self.timeout!r})")
         if errors:

@@ -1,4 +1,4 @@
-"""``paintseg serve`` in a subprocess on a free loopback port, for the tests that talk HTTP to it."""
+"""``paintseg serve`` in a subprocess on a free loopback port: for the tests that talk HTTP to it and the load test."""
 from __future__ import annotations
 
 import contextlib

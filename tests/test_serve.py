@@ -178,3 +178,18 @@ def test_a_segmentation_past_its_deadline_is_answered_504(tmp_path, scene):
     answer = api.predict(request)
     assert isinstance(answer, Refusal) and answer.status == 504
     assert api.encode_response(answer).status_code == 504
+
+
+def test_bad_settings_or_a_config_without_weights_end_in_one_line(tmp_path):
+    from paintseg_engine.__main__ import main as paintseg
+    from tests.tiny_config import write_config_without_weights
+
+    settings = tmp_path / "bad.yaml"
+    settings.write_text("serve: {max_pending: 0, workers: 2}")
+    with pytest.raises(SystemExit, match=r"unknown serve settings \['workers'\]"):
+        paintseg(["serve", "--config", str(write_tiny_config(tmp_path)), "--settings", str(settings)])
+    settings.write_text("serve: {max_pending: 0}")
+    with pytest.raises(SystemExit, match=r"max_pending=0 \(allowed: a whole number >= 1\)"):
+        paintseg(["serve", "--config", str(write_tiny_config(tmp_path)), "--settings", str(settings)])
+    with pytest.raises(SystemExit, match=r"no_weights.yaml: painter: "):
+        paintseg(["serve", "--config", str(write_config_without_weights(tmp_path))])

@@ -35,7 +35,7 @@ class Refusal(Exception):
     """A request the server will not segment: the HTTP status and why, in one line."""
 
     def __init__(self, status: int, detail: str):
-        super().__init__(detail)
+        super().__init__(status, detail)  # both in args: the exception pickles whole
         self.status, self.detail = status, detail
 
 

@@ -16,7 +16,6 @@ from pycocotools import mask as coco_mask  # noqa: E402
 
 from paintseg_engine import BoxPrompt, PointsPrompt, Segmenter  # noqa: E402
 from paintseg_engine.commands.serve import SegmentAPI  # noqa: E402
-from paintseg_engine.prompts import BoxClicksPrompt  # noqa: E402
 from paintseg_engine.serving.requests import Refusal  # noqa: E402
 from paintseg_engine.serving.settings import ServeSettings  # noqa: E402
 from tests.scenes import disc_scene  # noqa: E402
@@ -68,8 +67,7 @@ def test_a_box_and_clicks_give_the_engines_masks(server, scene):
     client, config = server
     image, encoded = scene
     box, positive, negative = [10, 10, 110, 90], [[57, 48]], [[5, 5]]
-    prompts = [{"box": box}, {"positive": positive, "negative": negative},
-               {"box": box, "positive": positive, "negative": negative}]
+    prompts = [{"box": box}, {"positive": positive, "negative": negative}]
     first = client.post("/predict", json=request_json(encoded, prompts))
     assert first.status_code == 200, first.text
     # The same image again, uploaded as a file: its set-up is reused and the masks are the same.
@@ -79,12 +77,11 @@ def test_a_box_and_clicks_give_the_engines_masks(server, scene):
 
     segmenter = Segmenter.from_config(config)
     segmenter.set_image(image)
-    engine = [segmenter.predict(p).mask for p in
-              (BoxPrompt(box), PointsPrompt(positive, negative), BoxClicksPrompt(box, positive, negative))]
+    engine = [segmenter.predict(p).mask for p in (BoxPrompt(box), PointsPrompt(positive, negative))]
     answer = first.json()
     assert answer["image"] | {"key": None} == {"width": 128, "height": 96, "key": None, "reused": False,
                                                "set_image_seconds": answer["image"]["set_image_seconds"]}
-    assert len(answer["results"]) == 3
+    assert len(answer["results"]) == 2
     for result, expected in zip(answer["results"], engine):
         png, rle = decoded(result)
         assert torch.equal(png, expected) and torch.equal(rle, expected)
@@ -193,3 +190,13 @@ def test_bad_settings_or_a_config_without_weights_end_in_one_line(tmp_path):
         paintseg(["serve", "--config", str(write_tiny_config(tmp_path)), "--settings", str(settings)])
     with pytest.raises(SystemExit, match=r"no_weights.yaml: painter: "):
         paintseg(["serve", "--config", str(write_config_without_weights(tmp_path))])
+
+
+def test_the_serve_door_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    check = ("import sys; from paintseg_engine.commands import serve; "
+             "print(sorted(m for m in sys.modules if m == 'lightning' or m.startswith('lightning.')))")
+    printed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "[]"

@@ -1,6 +1,5 @@
 """``paintseg serve`` under load: past max_pending it answers 503 at once, and SIGTERM lets the
 requests in flight finish (none lost) before the server stops. Its own server: this module ends it."""
-import base64
 import signal
 import threading
 import time
@@ -16,14 +15,14 @@ from benchmarks.serve_process import running_server  # noqa: E402
 from tests.test_serve import png_bytes, request_json  # noqa: E402
 from tests.tiny_config import write_tiny_config  # noqa: E402
 
-MAX_PENDING = 3
-PROMPTS_PER_REQUEST = 2  # each request segments for seconds: still in flight when the rest arrive
-SETTLE_SECONDS = 3.0  # for the first requests to reach the server before the extra ones and SIGTERM
+MAX_PENDING = 2
+EXTRA = 3  # sent at the same moment as the first MAX_PENDING: some find the server full
+PROMPTS_PER_REQUEST = 2  # one worker segments the accepted requests in turn: some still in flight at SIGTERM
 EXIT_SECONDS = 300  # drain_seconds too: a loaded 2-core machine is slow, and the drain must not cut
 
 
-def post_all(url: str, bodies: list[dict]) -> list:
-    """Each body posted from its own thread; the responses (or the exception) in order, once all are back."""
+def post_all(url: str, bodies: list[dict]) -> tuple[list[threading.Thread], list]:
+    """Each body posted from its own thread: (the threads, the list their responses or exceptions fill in order)."""
     results = [None] * len(bodies)
 
     def post(i: int) -> None:
@@ -43,15 +42,18 @@ def test_past_max_pending_503_and_sigterm_drains_the_requests_in_flight(tmp_path
     body = request_json(encoded, [{"box": [10 + i, 10, 110, 90]} for i in range(PROMPTS_PER_REQUEST)])
     with running_server(tmp_path, write_tiny_config(tmp_path), max_pending=MAX_PENDING,
                         drain_seconds=EXIT_SECONDS) as (url, process):
-        in_flight, answers = post_all(url, [body] * MAX_PENDING)
-        time.sleep(SETTLE_SECONDS)
-        extra = httpx.post(f"{url}/predict", json=body, timeout=EXIT_SECONDS)
+        threads, answers = post_all(url, [body] * (MAX_PENDING + EXTRA))
+        deadline = time.monotonic() + EXIT_SECONDS
+        while not any(getattr(a, "status_code", None) == 503 for a in answers) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a 503 comes back at once, while the accepted requests are segmented
         process.send_signal(signal.SIGTERM)
-        for thread in in_flight:
+        for thread in threads:
             thread.join(EXIT_SECONDS)
         assert process.wait(EXIT_SECONDS) == 0
-    assert extra.status_code == 503 and "pending requests" in extra.json()["detail"]
-    assert [getattr(a, "status_code", a) for a in answers] == [200] * MAX_PENDING  # none lost
-    assert all(len(a.json()["results"]) == PROMPTS_PER_REQUEST for a in answers)
+    statuses = [getattr(a, "status_code", a) for a in answers]
+    assert statuses.count(503) >= 1 and statuses.count(200) >= MAX_PENDING, statuses
+    assert set(statuses) == {200, 503}, statuses  # none lost: every request has its answer
+    assert all(len(a.json()["results"]) == PROMPTS_PER_REQUEST for a in answers if a.status_code == 200)
+    assert "pending requests" in next(a for a in answers if a.status_code == 503).json()["detail"]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health", timeout=5)

@@ -40,7 +40,7 @@ from paintseg_engine.data.synthetic import make_scene
 from paintseg_engine.prompts import box_of
 
 from .cases import REPO
-from .serve_process import running_server
+from .serve_process import png_bytes, request_json, running_server
 
 CONCURRENCY = (1, 4, 16)
 REQUESTS = 32  # per level
@@ -55,14 +55,8 @@ SHED = (503, 504)
 EXPECTED_BAD = {"malformed JSON": 400, "box outside the image": 422, "non-image bytes": 415, "too many pixels": 413}
 
 
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def body(image_png: bytes, prompt: dict) -> bytes:
-    return json.dumps({"image": base64.b64encode(image_png).decode(), "prompts": [prompt]}).encode()
+    return json.dumps(request_json(image_png, [prompt])).encode()
 
 
 def good_requests(config: Path) -> tuple[list[dict], list[float]]:
@@ -74,7 +68,7 @@ def good_requests(config: Path) -> tuple[list[dict], list[float]]:
     for _ in range(SCENES):
         pixels, gt = make_scene(rng, *SCENE_SIZE)
         segmenter.set_image(torch.from_numpy(pixels).permute(2, 0, 1).float() / 255)
-        encoded = png(pixels)
+        encoded = png_bytes(pixels)
         for spec in ({"box": list(box_of(torch.from_numpy(gt)))}, {"positive": [list(interior_point(gt))]}):
             start = time.perf_counter()
             expected = segmenter.predict(prompt_from(spec.get("box"), spec.get("positive", ()))).mask.numpy()
@@ -86,9 +80,9 @@ def good_requests(config: Path) -> tuple[list[dict], list[float]]:
 def bad_requests() -> list[dict]:
     pixels, _ = make_scene(np.random.default_rng(1), *SCENE_SIZE)
     box = {"box": [0, 0, SCENE_SIZE[1] * 2, SCENE_SIZE[0]]}
-    bodies = {"malformed JSON": b'{"image": "iVBOR', "box outside the image": body(png(pixels), box),
+    bodies = {"malformed JSON": b'{"image": "iVBOR', "box outside the image": body(png_bytes(pixels), box),
               "non-image bytes": body(b"GIF89a but not really an image", box),
-              "too many pixels": body(png(np.zeros((TOO_MANY_PIXELS_SIDE,) * 2, np.uint8)), box)}
+              "too many pixels": body(png_bytes(np.zeros((TOO_MANY_PIXELS_SIDE,) * 2, np.uint8)), box)}
     return [{"kind": kind, "body": data, "status": EXPECTED_BAD[kind]} for kind, data in bodies.items()]
 
 

@@ -1,7 +1,9 @@
 """``paintseg serve`` in a subprocess on a free loopback port: for the tests that talk HTTP to it and the load test."""
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -11,7 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import yaml
+from PIL import Image
 
 STARTUP_SECONDS = 180  # the worker imports torch and builds its segmenter; a loaded 2-core machine is slow
 REPO = Path(__file__).resolve().parents[1]
@@ -60,3 +64,15 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
                 return
         time.sleep(0.5)
     raise RuntimeError(f"paintseg serve was not healthy after {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """A uint8 [H, W] or [H, W, 3] array as PNG file bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def request_json(image_bytes: bytes, prompts) -> dict:
+    """A ``POST /predict`` JSON body: the image file's bytes in base64 and the prompts."""
+    return {"image": base64.b64encode(image_bytes).decode(), "prompts": prompts}

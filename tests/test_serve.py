@@ -4,6 +4,8 @@ keeps serving."""
 import base64
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,24 +17,19 @@ import httpx  # noqa: E402
 from pycocotools import mask as coco_mask  # noqa: E402
 
 from paintseg_engine import BoxPrompt, PointsPrompt, Segmenter  # noqa: E402
+from paintseg_engine.__main__ import main as paintseg  # noqa: E402
 from paintseg_engine.commands.serve import SegmentAPI  # noqa: E402
 from paintseg_engine.serving.requests import Refusal  # noqa: E402
 from paintseg_engine.serving.settings import ServeSettings  # noqa: E402
+from benchmarks.serve_process import png_bytes, request_json, running_server  # noqa: E402
 from tests.scenes import disc_scene  # noqa: E402
-from benchmarks.serve_process import running_server  # noqa: E402
-from tests.tiny_config import TINY_AMCP, write_tiny_config  # noqa: E402
+from tests.tiny_config import TINY_AMCP, write_config_without_weights, write_tiny_config  # noqa: E402
 
 API_KEY = "test-key"
 MAX_PIXELS = 20_000  # the 128x96 scene passes, a 200x200 image does not
 MAX_BODY_BYTES = 200_000
 MAX_PROMPTS = 4
 TIMEOUT = 120.0  # s: generous, a loaded 2-core machine is slow
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +47,6 @@ def server(tmp_path_factory):
                         max_body_bytes=MAX_BODY_BYTES, max_prompts=MAX_PROMPTS, timeout=TIMEOUT) as (url, _):
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=TIMEOUT) as client:
             yield client, config
-
-
-def request_json(image_bytes: bytes, prompts) -> dict:
-    return {"image": base64.b64encode(image_bytes).decode(), "prompts": prompts}
 
 
 def decoded(result: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,9 +171,6 @@ def test_a_segmentation_past_its_deadline_is_answered_504(tmp_path, scene):
 
 
 def test_bad_settings_or_a_config_without_weights_end_in_one_line(tmp_path):
-    from paintseg_engine.__main__ import main as paintseg
-    from tests.tiny_config import write_config_without_weights
-
     settings = tmp_path / "bad.yaml"
     settings.write_text("serve: {max_pending: 0, workers: 2}")
     with pytest.raises(SystemExit, match=r"unknown serve settings \['workers'\]"):
@@ -193,9 +183,6 @@ def test_bad_settings_or_a_config_without_weights_end_in_one_line(tmp_path):
 
 
 def test_the_serve_door_does_not_import_lightning():
-    import subprocess
-    import sys
-
     check = ("import sys; from paintseg_engine.commands import serve; "
              "print(sorted(m for m in sys.modules if m == 'lightning' or m.startswith('lightning.')))")
     printed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout

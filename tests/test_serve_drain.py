@@ -10,9 +10,8 @@ import pytest
 
 pytest.importorskip("litserve", reason="paintseg serve needs the serve extra: pip install -e '.[serve]'")
 
+from benchmarks.serve_process import png_bytes, request_json, running_server  # noqa: E402
 from tests.scenes import disc_scene  # noqa: E402
-from benchmarks.serve_process import running_server  # noqa: E402
-from tests.test_serve import png_bytes, request_json  # noqa: E402
 from tests.tiny_config import write_tiny_config  # noqa: E402
 
 MAX_PENDING = 2

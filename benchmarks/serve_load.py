@@ -35,9 +35,10 @@ import torch
 from PIL import Image
 
 from paintseg_engine.clicks import interior_point
-from paintseg_engine.commands.segment import load_segmenter, prompt_from
+from paintseg_engine.build import build_segmenter
 from paintseg_engine.data.synthetic import make_scene
-from paintseg_engine.prompts import box_of
+from paintseg_engine.imageio import DEFAULT_MAX_PIXELS
+from paintseg_engine.prompts import box_of, prompt_from
 
 from .cases import REPO
 from .serve_process import png_bytes, request_json, running_server
@@ -47,7 +48,7 @@ REQUESTS = 32  # per level
 TIME_LIMIT = 180.0  # s per level: no request is started after it
 BAD_EVERY = 4  # every 4th request is a bad one
 SCENES, SCENE_SIZE = 4, (240, 320)  # (H, W), the generated dataset's size
-TOO_MANY_PIXELS_SIDE = 4100  # a black square just over the default max_pixels (4096 x 4096)
+TOO_MANY_PIXELS_SIDE = int(DEFAULT_MAX_PIXELS**0.5) + 1  # a black square just over the default max_pixels
 MEMORY_SAMPLE_SECONDS = 0.25
 CLIENT_TIMEOUT = 600.0  # s: longer than any answer the server may give (its timeout is 60 s twice)
 # The server's bounds answering (queue full, timeout): load shed, not a wrong answer; counted by status.
@@ -62,7 +63,7 @@ def body(image_png: bytes, prompt: dict) -> bytes:
 def good_requests(config: Path) -> tuple[list[dict], list[float]]:
     """A box and a click per generated scene, each with the mask ``Segmenter.predict`` gives here;
     and the seconds each of those predictions took."""
-    segmenter = load_segmenter(config, "cpu")
+    segmenter = build_segmenter(config, device="cpu")
     torch.set_num_threads(1)  # as each of the server's workers, when there are as many as cores
     rng, cases, seconds = np.random.default_rng(0), [], []
     for _ in range(SCENES):

@@ -9,7 +9,8 @@ from PIL import Image
 from paintseg_engine import AMCPConfig, BoxPrompt, PointsPrompt, Segmenter, load_image
 from paintseg_engine.__main__ import main as paintseg
 from paintseg_engine.prompts import BoxClicksPrompt, PromptError
-from paintseg_engine.commands.segment import config_unavailable, main, prompt_from
+from paintseg_engine.build import build_segmenter, missing_weights
+from paintseg_engine.commands.segment import main, prompt_from
 from paintseg_engine.visualize import LABEL_HEIGHT, STRIP_TILE_HEIGHT
 
 from tests.scenes import disc_scene
@@ -45,7 +46,7 @@ def test_writes_the_engines_mask_overlay_and_strip_and_a_line_per_step(photo, ti
         ["step", "1/3", "I-step"], ["step", "2/3", "O-step"], ["step", "3/3", "I-step"]]
     assert "paint" in printed and "features" in printed and "set_image" in printed
 
-    segmenter = Segmenter.from_config(tiny_config)
+    segmenter = build_segmenter(tiny_config)
     segmenter.set_image(load_image(photo))
     expected = segmenter.predict(BoxPrompt(BOX)).mask
     written = torch.from_numpy(np.asarray(Image.open(out / "mask.png")) > 0)
@@ -69,25 +70,47 @@ def test_the_paintseg_command_dispatches_segment(photo, tiny_config, capsys):
     (["{photo}", "--click-neg", "20,20"], "give a box or at least one positive click"),
     (["{photo}", "--box", "1,1,5,5", "--config", "{no_weights}"], "no folder"),
     (["{photo}", "--box", "1,1,5,5", "--config", "absent.yaml"], "config absent.yaml: no such file"),
+    (["{photo}", "--box", "-5,-5,50,50"], "box (-5.0, -5.0, 50.0, 50.0) lies outside"),
+    (["{photo}", "--box", "1,1,5,5", "--config", "{photo}"], "photo.png: not a YAML file"),
+    (["{photo}", "--box", "1,1,5,5", "--config", "{bad_types}"], "bad_types.yaml: "),
+    (["{photo}", "--box", "1,1,5,5", "--device", "cuda:7"], "device 'cuda:7' is not usable here"),
+    (["{photo}", "--box", "1,1,5,5", "--max-pixels", "1000"], "photo.png: 128x96 is 12,288 pixels, more than "
+                                                                "the limit of 1,000"),
 ])
 def test_bad_input_ends_with_one_line_naming_it(arguments, message, photo, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
-    paths = {"photo": photo, "notes": notes, "no_weights": write_config_without_weights(tmp_path)}
+    bad_types = tmp_path / "bad_types.yaml"
+    bad_types.write_text(yaml.safe_dump({"model": {"amcp": {"iterations": "many"}}}))
+    paths = {"photo": photo, "notes": notes, "no_weights": write_config_without_weights(tmp_path),
+             "bad_types": bad_types}
     with pytest.raises(SystemExit) as ended:
         paintseg(["segment", *(a.format(**paths) for a in arguments)])
     assert ended.value.code.startswith("paintseg segment: error: ")
     assert message in ended.value.code and "\n" not in ended.value.code
 
 
+@pytest.mark.parametrize("outputs, message", [
+    (["-o", "{photo}"], "-o {photo} is the input image"),
+    (["-o", "{out}", "--overlay", "{out}"], "--overlay {out} is the file -o writes"),
+])
+def test_an_output_on_the_input_or_on_another_output_is_refused(outputs, message, photo, tmp_path, capsys):
+    paths = {"photo": photo, "out": tmp_path / "mask.png"}
+    before = photo.read_bytes()
+    with pytest.raises(SystemExit) as ended:
+        main([str(photo), "--box", box_arg(BOX), *(o.format(**paths) for o in outputs)])
+    assert ended.value.code == 2 and message.format(**paths) in capsys.readouterr().err
+    assert photo.read_bytes() == before and not paths["out"].exists()
+
+
 def test_a_config_is_available_when_its_weights_folder_is_here(tmp_path):
     config = tmp_path / "local.yaml"
     folder = tmp_path / "checkpoints" / "dino"
-    config.write_text(yaml.safe_dump({"model": {"features": {
-        "class_path": "paintseg_engine.features.dino.DinoFeatures", "init_args": {"model": str(folder)}}}}))
-    assert config_unavailable(config) == f"features: no folder {folder}"
+    config.write_text(yaml.safe_dump({"model": {"segmenter": {"class_path": "paintseg_engine.Segmenter", "init_args": {
+        "features": {"class_path": "paintseg_engine.features.dino.DinoFeatures", "init_args": {"model": str(folder)}}}}}}))
+    assert missing_weights(config) == [f"features: no folder {folder}"]
     folder.mkdir(parents=True)
-    assert config_unavailable(config) is None
+    assert missing_weights(config) == []
 
 
 def test_prompt_from_a_box_clicks_or_both():

@@ -16,7 +16,7 @@ pytest.importorskip("litserve", reason="paintseg serve needs the serve extra: pi
 import httpx  # noqa: E402
 from pycocotools import mask as coco_mask  # noqa: E402
 
-from paintseg_engine import BoxPrompt, PointsPrompt, Segmenter  # noqa: E402
+from paintseg_engine import BoxPrompt, PointsPrompt, build_segmenter  # noqa: E402
 from paintseg_engine.__main__ import main as paintseg  # noqa: E402
 from paintseg_engine.commands.serve import SegmentAPI  # noqa: E402
 from paintseg_engine.serving.requests import Refusal  # noqa: E402
@@ -68,7 +68,7 @@ def test_a_box_and_clicks_give_the_engines_masks(server, scene):
                         data={"prompts": json.dumps(prompts[:1])})
     assert again.status_code == 200, again.text
 
-    segmenter = Segmenter.from_config(config)
+    segmenter = build_segmenter(config)
     segmenter.set_image(image)
     engine = [segmenter.predict(p).mask for p in (BoxPrompt(box), PointsPrompt(positive, negative))]
     answer = first.json()

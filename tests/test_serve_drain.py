@@ -42,9 +42,12 @@ def test_past_max_pending_503_and_sigterm_drains_the_requests_in_flight(tmp_path
     with running_server(tmp_path, write_tiny_config(tmp_path), max_pending=MAX_PENDING,
                         drain_seconds=EXIT_SECONDS) as (url, process):
         threads, answers = post_all(url, [body] * (MAX_PENDING + EXTRA))
+        # The 503s come back at once, while the accepted requests are segmented: once EXTRA are
+        # back, every request has reached the server, and MAX_PENDING are in flight.
         deadline = time.monotonic() + EXIT_SECONDS
-        while not any(getattr(a, "status_code", None) == 503 for a in answers) and time.monotonic() < deadline:
-            time.sleep(0.05)  # a 503 comes back at once, while the accepted requests are segmented
+        while (sum(getattr(a, "status_code", None) == 503 for a in answers) < EXTRA and not all(answers)
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(EXIT_SECONDS)

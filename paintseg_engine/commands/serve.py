@@ -22,14 +22,14 @@ import litserve as ls
 import torch
 from fastapi.responses import JSONResponse
 
-from ..amcp.config import SettingsError
-from ..prompts import PromptError
+from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device, missing_weights
+from ..errors import ConfigError, PromptError, SettingsError
 from ..serving.gate import Gate
 from ..serving.requests import Refusal, SegmentRequest, content_key, decode_image, parse_prompts, read_fields
 from ..serving.responses import PromptAnswer, SegmentAnswer
 from ..serving.sessions import ImageSessions
 from ..serving.settings import ServeSettings
-from .segment import CONFIGS, DEFAULT_CONFIG, DEFAULT_DEVICE, ConfigError, config_unavailable, load_segmenter
+from .segment import DEFAULT_CONFIG
 
 API_PATH, HEALTH_PATH = "/predict", "/health"
 DEFAULT_SETTINGS = CONFIGS / "serve.yaml"
@@ -58,8 +58,8 @@ class SegmentAPI(ls.LitAPI):
         threads = max(1, (os.cpu_count() or 1) // self.settings.workers_per_device)
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
-        segmenter = load_segmenter(self.config, device)
-        self.sessions = ImageSessions(segmenter, self.settings.image_cache_size, device)
+        self.sessions = ImageSessions(build_segmenter(self.config, device=device), self.settings.image_cache_size,
+                                      device)
 
     def decode_request(self, request) -> SegmentRequest | Refusal:
         settings = self.settings
@@ -68,7 +68,7 @@ class SegmentAPI(ls.LitAPI):
             key = content_key(data)
             session = self.sessions.get(key)
             image = None if session else decode_image(data, settings.max_pixels)
-            size = session.image_size if session else tuple(image.shape[-2:])
+            size = session.size if session else tuple(image.shape[-2:])
             return SegmentRequest(key, size, session, image,
                                   parse_prompts(prompts, size, settings.max_prompts, settings.max_pixels))
         except Refusal as refusal:
@@ -85,6 +85,7 @@ class SegmentAPI(ls.LitAPI):
         session, set_image_seconds = request.session or self.sessions.get(request.key), None
         if session is None:
             session, set_image_seconds = self.sessions.open(request.key, request.image)
+        segmenter = session.segmenter
         deadline = request.received + self.settings.timeout
 
         def check_deadline(step) -> None:
@@ -95,7 +96,7 @@ class SegmentAPI(ls.LitAPI):
         try:
             for prompt in request.prompts:
                 start = time.perf_counter()
-                result = session.predict(prompt, on_step=check_deadline)
+                result = segmenter.predict(prompt, on_step=check_deadline)
                 answers.append(PromptAnswer(result.mask.cpu(), result.steps, time.perf_counter() - start))
         except PromptError as error:  # e.g. a prompt that covers no pixel of the frame
             return Refusal(422, str(error))
@@ -154,10 +155,10 @@ def main(args: list[str] | None = None) -> None:
     options = parser.parse_args(args)
     try:
         settings = ServeSettings.from_file(options.settings)
-        reason = config_unavailable(options.config)
-        if reason:
-            raise ConfigError(f"config {options.config}: {reason}")
-        server = build_server(options.config, settings, options.device)
+        missing = missing_weights(options.config)  # files only: the workers build the segmenter
+        if missing:
+            raise ConfigError(f"config {options.config}: " + "; ".join(missing))
+        server = build_server(options.config, settings, check_device(options.device))
     except (ConfigError, SettingsError) as error:
         sys.exit(f"paintseg serve: error: {error}")
     drain_on_sigterm(server, settings.drain_seconds)

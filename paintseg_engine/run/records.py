@@ -1,4 +1,5 @@
-"""What ``predict_step`` hands the writer, and what the writer keeps per image on disk."""
+"""What crosses the run: the DataModule's ``Item`` to the module, the module's ``Prediction`` to the
+writer, and what the writer keeps per image on disk."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -6,7 +7,24 @@ from typing import Any
 
 from torch import Tensor
 
+from ..clicks import ClickProtocol
 from ..prompts import Prompt
+
+
+@dataclass
+class Item:
+    """One dataset item as the DataModule reads it: ``image`` [3, H, W] in [0, 1], ``prompt``,
+    ``gt`` / ``ignore`` bool [H, W] (``ignore`` None when nothing is ignored), ``name`` (file stem,
+    or ``<stem>_<id>`` per instance), ``dataset``. An item that could not be read carries only its
+    name, dataset and ``error`` (why), so one bad file never stops a dataset."""
+
+    name: str
+    dataset: str
+    image: Tensor | None = None
+    prompt: Prompt | ClickProtocol | None = None
+    gt: Tensor | None = None
+    ignore: Tensor | None = None
+    error: str | None = None
 
 
 @dataclass

@@ -11,8 +11,9 @@ on. Either way the run fails when any item failed, unless the policy is ``skip``
 
 At the end, once on rank zero after every rank has finished: ``<dataset>/metrics.json``, the
 dataset's ``failures.json``, and ``results.md`` / ``results.csv``, from the records made with
-this run's settings only; ``compare_with`` adds the rows of other runs' folders (e.g. the GrabCut
-baseline's).
+this run's settings of the datasets' current items only; ``compare_with`` adds the rows of other
+runs' folders (e.g. the GrabCut baseline's). A current item with neither a record nor a failure
+(a rank died) fails the run.
 """
 from __future__ import annotations
 
@@ -23,15 +24,14 @@ from typing import Any, Literal
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..errors import RunFailed, RunFolderError
 from ..imageio import save_png_atomic, write_json_atomic
-from .records import Failure, Prediction
+from .records import Failure, Item, Prediction
 from .results import summarize, write_results
-from .folder import RunFolder, RunFolderError
+from .folder import RunFolder
 from ..visualize import overlay
 
-
-class RunFailed(RuntimeError):
-    """Items of the run failed under ``on_error: stop``; the message names the first."""
+__all__ = ["PredictionWriter", "RunFailed"]
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -60,7 +60,8 @@ class PredictionWriter(BasePredictionWriter):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         # Rank zero claims the folder (refusing other settings, clearing a killed run's leftovers)
-        # before any rank reads which items are finished or writes.
+        # before any rank reads which items are finished or writes; then every rank holds it, so
+        # no other run starts here while any of them lives.
         error = key = None
         if trainer.is_global_zero:
             try:
@@ -71,9 +72,11 @@ class PredictionWriter(BasePredictionWriter):
         error, self.settings_key = trainer.strategy.broadcast((error, key))
         if error:
             raise RunFailed(error)
+        if not trainer.is_global_zero:
+            self.run.join()
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch, batch_idx,
-                           dataloader_idx=0) -> None:
+    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch: list[Item],
+                           batch_idx, dataloader_idx=0) -> None:
         for pred, item in zip(prediction, batch):
             if pred.failure is not None:
                 self.write_failure(pred.failure, trainer.world_size)
@@ -82,7 +85,7 @@ class PredictionWriter(BasePredictionWriter):
             record.settings = self.settings_key
             save_png_atomic(run.mask_path(pred.dataset, pred.name), pred.mask.numpy().astype(np.uint8) * 255)
             if self.overlays:
-                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item["image"], pred.mask, pred.prompt))
+                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item.image, pred.mask, pred.prompt))
             run.clear_failure(pred.dataset, pred.name)
             write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
 
@@ -103,6 +106,12 @@ class PredictionWriter(BasePredictionWriter):
             self.write_table()
         trainer.strategy.barrier("paintseg_results_written")
         self.run.release()
+        unfinished = self.run.unfinished()
+        if unfinished:  # e.g. a rank died: the table above is short, and must not pass for complete
+            count = sum(map(len, unfinished.values()))
+            dataset, names = next(iter(unfinished.items()))
+            raise RunFailed(f"{count} item(s) have neither a record nor a failure, e.g. {dataset}/{min(names)}; "
+                            f"run again to finish them")
         failures = self.run.failures()  # every rank's, from the shared folder
         if failures and self.on_error == "stop":
             first = failures[0]

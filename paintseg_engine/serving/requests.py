@@ -23,10 +23,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from ..amcp import Segmenter
-from ..commands.segment import prompt_from
-from ..imageio import rgb_tensor
-from ..prompts import MaskPrompt, Prompt, PromptError
+from ..errors import PromptError
+from ..imageio import ImageTooLargeError, check_pixel_count, rgb_tensor
+from ..prompts import MaskPrompt, Prompt, prompt_from
+from .sessions import ImageSession
 
 PROMPT_KEYS = ("box", "positive", "negative", "mask")
 
@@ -46,7 +46,7 @@ class SegmentRequest:
 
     key: str
     size: tuple[int, int]  # (H, W)
-    session: Segmenter | None
+    session: ImageSession | None
     image: Tensor | None
     prompts: list[Prompt]
     received: float = field(default_factory=time.monotonic)
@@ -90,11 +90,13 @@ def open_image(data: bytes, what: str, max_pixels: int) -> Image.Image:
     except (UnidentifiedImageError, OSError):
         raise Refusal(415, f"{what}: the {len(data)} bytes are not an image in a format Pillow reads "
                       "(PNG, JPEG, WebP, TIFF, ...)") from None
-    except Image.DecompressionBombError as error:
-        raise Refusal(413, f"{what}: {error}") from None
+    except Image.DecompressionBombError as error:  # Pillow's own limit, for a max_pixels set above it
+        raise Refusal(413, f"{what}: refused as a decompression bomb ({error})") from None
     width, height = image.size
-    if width * height > max_pixels:
-        raise Refusal(413, f"{what} is {width}x{height} = {width * height} pixels, more than max_pixels={max_pixels}")
+    try:
+        check_pixel_count(width, height, max_pixels, what)
+    except ImageTooLargeError as error:
+        raise Refusal(413, str(error)) from None
     if min(width, height) < 1:
         raise Refusal(422, f"{what} is empty ({width}x{height})")
     try:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from ..amcp.config import SettingsError, out_of_range
+from ..amcp.config import out_of_range
+from ..errors import SettingsError
+from ..imageio import DEFAULT_MAX_PIXELS
 
 
 @dataclass
@@ -30,7 +32,7 @@ class ServeSettings:
     timeout: float = 60.0
     max_pending: int = 32
     max_body_bytes: int = 32 * 2**20
-    max_pixels: int = 4096 * 4096
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_prompts: int = 16
     # SIGTERM stops accepting and lets the requests in flight finish for up to this long.
     drain_seconds: float = 30.0

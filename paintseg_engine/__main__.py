@@ -1,6 +1,7 @@
-"""``paintseg``: one command, three doors. ``paintseg segment`` (one image) and ``paintseg app``
-(the web app) import only what they need; everything else (``paintseg predict ...``) is the
-LightningCLI run of commands/predict.py, whose Lightning import would slow the other two down."""
+"""``paintseg``: one command, four doors. ``paintseg segment`` (one image), ``paintseg app``
+(the web app) and ``paintseg serve`` (the HTTP service) import only what they need; everything
+else (``paintseg predict ...``) is the LightningCLI run of commands/predict.py, whose Lightning
+import would slow the other three down."""
 from __future__ import annotations
 
 import sys
@@ -14,6 +15,9 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] == ["app"]:
         from .commands.app import main as app
         return app(argv[1:])
+    if argv[:1] == ["serve"]:
+        from .commands.serve import main as serve
+        return serve(argv[1:])
     from .commands.predict import main as predict
     return predict(args)
 

@@ -86,7 +86,11 @@ def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = DEFA
     under it is kept as is). An image of more than ``max_pixels`` pixels is refused
     (ImageTooLargeError) before it is decoded.
     """
-    image = _open(path, apply_exif, max_pixels)
+    return rgb_tensor(_open(path, apply_exif, max_pixels))
+
+
+def rgb_tensor(image: Image.Image) -> Tensor:
+    """A loaded PIL image as float32 [3, H, W] in [0, 1], converted as ``load_image`` says."""
     if image.mode in SIXTEEN_BIT_MODES:
         array = np.repeat(_unit_float(image)[..., None], 3, axis=2)
     else:

@@ -7,6 +7,13 @@ from typing import Literal
 from ..errors import SettingsError
 
 
+def out_of_range(settings, ranges: dict) -> list[str]:
+    """``name=value (allowed: ...)`` for each setting whose value fails its test in ``ranges``
+    (name -> (test, the allowed range in words))."""
+    return [f"{name}={getattr(settings, name)!r} (allowed: {allowed})"
+            for name, (ok, allowed) in ranges.items() if not ok(getattr(settings, name))]
+
+
 @dataclass
 class AMCPConfig:
     # Frame: the image is letterboxed into a square of this side before painting.
@@ -71,8 +78,7 @@ class AMCPConfig:
     refine_min_kept: float = 0.25
 
     def __post_init__(self) -> None:
-        errors = [f"{name}={getattr(self, name)!r} (allowed: {allowed})"
-                  for name, (ok, allowed) in self._ranges().items() if not ok(getattr(self, name))]
+        errors = out_of_range(self, self._ranges())
         if errors:
             raise SettingsError("AMCPConfig: " + "; ".join(errors))
 

@@ -278,6 +278,18 @@ def child_processes(pid: int) -> list[int]:
     return children
 
 
+def rank_one_of(pid: int) -> int | None:
+    """The child process of ``pid`` that Lightning started as local rank 1 (other children, short-lived
+    helpers, are not it)."""
+    for child in child_processes(pid):
+        try:
+            if b"LOCAL_RANK=1" in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
+                return child
+        except OSError:
+            continue
+    return None
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -299,7 +311,7 @@ def test_a_killed_rank_zero_leaves_the_folder_locked_until_its_last_rank_ends_th
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and rank0.poll() is None and not (
                 rank1 and any(out.glob("gen/records/scene_00[1357].json"))):
-            rank1 = rank1 or next(iter(child_processes(rank0.pid)), None)
+            rank1 = rank1 or rank_one_of(rank0.pid)
             time.sleep(0.05)
         assert rank1 and rank0.poll() is None, "the DDP run ended (or never started rank 1) before the kill"
         os.kill(rank1, signal.SIGSTOP)
@@ -308,7 +320,7 @@ def test_a_killed_rank_zero_leaves_the_folder_locked_until_its_last_rank_ends_th
         with pytest.raises(RunFolderError, match="another run is writing"):
             RunFolder(out).claim({"other settings": 1}, overwrite=True)
     finally:
-        if rank1:
+        if rank1 and alive(rank1):
             os.kill(rank1, signal.SIGCONT)
         rank0.kill()
         rank0.wait()

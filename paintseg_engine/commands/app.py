@@ -30,6 +30,7 @@ from ..imageio import ImageLoadError, load_image, save_png_atomic
 from ..prompts import Prompt, PromptError
 from .segment import (CONFIGS, DEFAULT_DEVICE, ConfigError, config_unavailable, load_segmenter,
                               prompt_from)
+from ..threads import use_threads
 from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
 
 # Telemetry off before Gradio is imported (it reads this at import); the page needs no network.
@@ -112,6 +113,7 @@ class Sessions:
         if config not in self.segmenters:
             self.segmenters[config] = load_segmenter(config, self.device)
         segmenter = self.segmenters[config]
+        use_threads("auto", segmenter.painter, segmenter.features)  # each config its own (threads.py)
         if self.image_keys.get(config) == image.key:
             return segmenter, None
         start = time.perf_counter()

@@ -22,6 +22,7 @@ from ..pretrained import MissingWeightsError
 from ..prompts import PromptError
 from ..run.folder import RunFolderError
 from ..runtime.errors import BackendUnavailable, EngineMismatch
+from .quiet import quiet_lightning
 from ..run.writer import PredictionWriter, RunFailed
 
 # Errors a user can fix from their message alone: printed as one line, no traceback.
@@ -29,6 +30,7 @@ USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, En
                ImageLoadError, PromptError, FileNotFoundError)
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
+MODEL_EXECUTION_ONLY = ("threads",)
 
 
 def fill(template: str, prompt: str, method: str) -> str:
@@ -73,7 +75,8 @@ class PaintSegCLI(LightningCLI):
     def before_predict(self) -> None:
         config = self.config[self.subcommand]
         data = {k: v for k, v in config.data.as_dict().items() if k not in EXECUTION_ONLY}
-        settings = {"model": config.model.as_dict(), "data": data, "seed": config.seed_everything,
+        model = {k: v for k, v in config.model.as_dict().items() if k not in MODEL_EXECUTION_ONLY}
+        settings = {"model": model, "data": data, "seed": config.seed_everything,
                     "weights": weights_fingerprints(self.model)}
         for callback in self.trainer.callbacks:
             if isinstance(callback, PredictionWriter):
@@ -90,6 +93,7 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 def main(args: list[str] | None = None) -> None:
+    quiet_lightning()
     try:
         PaintSegCLI(
             PaintSegModule,

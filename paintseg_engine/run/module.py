@@ -17,6 +17,7 @@ from ..imageio import ImageLoadError
 from ..metrics import mask_fbeta, mask_iou
 from ..painters import OpenCVPainter, Painter
 from ..prompts import PointsPrompt, Prompt, PromptError
+from ..threads import Threads, check_threads, use_threads
 from .records import Failure, Prediction, PredictionRecord
 
 # What one item may fail with and the run go on: bad files, prompts and inputs. A bug elsewhere
@@ -36,12 +37,13 @@ class PaintSegModule(L.LightningModule):
 
     ``method: grabcut`` replaces AMCP by OpenCV's GrabCut from the prompt's box, the classical
     baseline, with the same records (no timings per iteration). It has no use for clicks.
-    Painter and features default to the weight-free components.
+    Painter and features default to the weight-free components. ``threads``: torch's intra-op
+    threads for the run, ``auto`` choosing from the components (threads.py), set as predicting starts.
     """
 
     def __init__(self, painter: Painter | None = None, features: FeatureExtractor | None = None,
                  amcp: AMCPConfig | None = None, method: Literal["amcp", "grabcut"] = "amcp",
-                 grabcut_iterations: int = GRABCUT_ITERATIONS):
+                 grabcut_iterations: int = GRABCUT_ITERATIONS, threads: Threads = "auto"):
         super().__init__()
         if method not in ("amcp", "grabcut"):
             raise ValueError(f"unknown method {method!r}; expected 'amcp' or 'grabcut'")
@@ -49,7 +51,13 @@ class PaintSegModule(L.LightningModule):
         self.features = features if features is not None else ColorTextureFeatures()
         self.amcp = amcp if amcp is not None else AMCPConfig()
         self.method, self.grabcut_iterations = method, grabcut_iterations
+        self.threads = check_threads(threads)
         self.segmenter = Segmenter(self.painter, self.features, self.amcp)
+
+    def on_predict_start(self) -> None:
+        # Lightning's CPU strategies give each process its share of the cores; this is where the work starts.
+        processes = self.trainer.num_devices if self.device.type == "cpu" else 1
+        use_threads(self.threads, self.painter, self.features, processes=processes)
 
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
         return [self.predict_item(item) for item in batch]

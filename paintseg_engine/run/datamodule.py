@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
@@ -152,5 +153,8 @@ class PaintSegDataModule(L.LightningDataModule):
                                   spec.split, self.prompt_settings, spec.coarse_mask_dir)
 
     def predict_dataloader(self) -> list[DataLoader]:
-        return [DataLoader(self.dataset(spec), batch_size=self.batch_size, num_workers=self.num_workers,
-                           collate_fn=collate_items) for spec in self.specs]
+        datasets = [self.dataset(spec) for spec in self.specs]
+        if self.run_dir and not any(len(dataset) for dataset in datasets):
+            rank_zero_info(f"{self.run_dir}: every item is finished already; the results table is written from its records")
+        return [DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+                           collate_fn=collate_items) for dataset in datasets]

@@ -30,11 +30,18 @@ class StepRecord:
 
     iteration: int
     kind: Literal["inpaint", "outpaint"]
-    mask: Tensor  # bool [H, W], the image's size: the mask after this step
+    mask: Tensor = field(repr=False)  # bool [H, W], the image's size: the mask after this step
     seconds: float
     paint_seconds: float
     features_seconds: float
     update_seconds: float  # clustering, votes and mask update: what painting and features did not take
+
+    def __str__(self) -> str:
+        """One line, as ``on_step=print`` shows it: the times and the mask's share of the image."""
+        height, width = self.mask.shape[-2:]
+        return (f"iteration {self.iteration} {self.kind}: {self.seconds:.3f} s (paint {self.paint_seconds:.3f}, "
+                f"features {self.features_seconds:.3f}, update {self.update_seconds:.3f}), "
+                f"mask {self.mask.float().mean().item():.1%} of {width}x{height}")
 
     def timings(self) -> dict:
         """The record without its mask, for JSON."""

@@ -8,6 +8,9 @@ mask. A network (a diffusion UNet, a ViT) at full size is the opposite: large ma
 every core speeds up. So the policy is: one thread unless a component holds weights, then every
 core this process may use (shared fairly among the processes of a multi-process run).
 
+OpenCV, which the weight-free painter and the refinement call, keeps a thread pool of its own:
+it gets the same count.
+
 ``threads`` in a config (``model.threads``) or ``paintseg segment --threads`` overrides it: a
 positive count, or ``auto`` for the policy.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import Literal, Union
 
+import cv2
 import torch
 
 Threads = Union[int, Literal["auto"]]
@@ -48,8 +52,9 @@ def choose_threads(threads: Threads, components: tuple[object, ...], processes: 
 
 
 def use_threads(threads: Threads, *components: object, processes: int = 1) -> int:
-    """Set torch's intra-op threads for work on ``components`` (see choose_threads); returns the count."""
+    """Set torch's intra-op threads, and OpenCV's, for work on ``components`` (see choose_threads); returns the count."""
     count = choose_threads(threads, components, processes)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
+    cv2.setNumThreads(count)
     return count

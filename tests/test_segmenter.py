@@ -79,3 +79,11 @@ def test_from_config_refuses_a_baseline_config_and_a_missing_file():
         Segmenter.from_config("configs/grabcut_baseline.yaml")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         Segmenter.from_config("configs/nope.yaml")
+
+
+def test_a_step_record_prints_as_one_short_line():
+    from paintseg_engine.amcp import StepRecord
+
+    record = StepRecord(2, "inpaint", torch.ones(30, 40, dtype=torch.bool), 0.5, 0.1, 0.25, 0.15)
+    assert str(record) == "iteration 2 inpaint: 0.500 s (paint 0.100, features 0.250, update 0.150), mask 100.0% of 40x30"
+    assert "tensor" not in repr(record)

@@ -60,6 +60,20 @@ def predict(run_dir: Path, *args: str, env: dict | None = None) -> dict:
     return {**result, "rows": table_rows(run_dir)}
 
 
+def time_split(run_dir: Path) -> dict[str, dict]:
+    """Per dataset, mean seconds per image of the whole item and of AMCP's parts (from the records):
+    painting, features, the mask updates without the refinement, and the refinement."""
+    split = {}
+    for dataset in sorted(p for p in run_dir.iterdir() if (p / "records").is_dir()):
+        records = [json.loads(path.read_text()) for path in (dataset / "records").glob("*.json")]
+        parts = {"item": [r["seconds"] for r in records]}
+        for part in ("paint", "features", "refine"):
+            parts[part] = [sum(t.get(part, 0.0) for t in r["timings"]) for r in records]
+        parts["update"] = [sum(t["update"] - t.get("refine", 0.0) for t in r["timings"]) for r in records]
+        split[dataset.name] = {part: round(sum(v) / max(1, len(v)), 3) for part, v in parts.items()}
+    return split
+
+
 def quick_start(work: Path) -> dict:
     default = predict(work / "quick-auto", "--config", "configs/default.yaml")
     manual = {n: predict(work / f"quick-{n}", "--config", "configs/default.yaml", "--model.threads", str(n))
@@ -69,8 +83,10 @@ def quick_start(work: Path) -> dict:
 
 def shared_sets(work: Path, max_images: int | None) -> dict:
     cap = ["--data.max_images", str(max_images)] if max_images else []
-    return {method: predict(work / method, "--config", config, *SHARED, *cap)
+    runs = {method: predict(work / method, "--config", config, *SHARED, *cap)
             for method, config in (("amcp", "configs/default.yaml"), ("grabcut", "configs/grabcut_baseline.yaml"))}
+    runs["amcp"]["split"] = time_split(work / "amcp")
+    return runs
 
 
 def processes(work: Path) -> dict:
@@ -113,6 +129,11 @@ def report(results: dict) -> str:
         lines += ["## AMCP (configs/default.yaml) vs the seeded GrabCut baseline, shared datasets", "", head, rule]
         for method, run in results["shared"].items():
             lines += [row_line(method, run, row) for row in run["rows"] if row["method"] == method]
+        lines += ["", "Where AMCP's time goes, mean seconds per image, from the run's records "
+                  "(item: set_image, the prompt's AMCP run and the metrics; decoding is the DataModule's):", "",
+                  "| dataset | item | paint | features | mask updates | refinement |", "|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {p['item']} | {p['paint']} | {p['features']} | {p['update']} | {p['refine']} |"
+                  for name, p in results["shared"]["amcp"]["split"].items()]
         lines += [""]
     if "processes" in results:
         lines += ["## 1 vs 2 CPU processes (ddp), generated set", "",

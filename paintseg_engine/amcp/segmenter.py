@@ -35,6 +35,7 @@ class StepRecord:
     paint_seconds: float
     features_seconds: float
     update_seconds: float  # clustering, votes and mask update: what painting and features did not take
+    refine_seconds: float = 0.0  # the refinement's share of update_seconds (last iteration only)
 
     def __str__(self) -> str:
         """One line, as ``on_step=print`` shows it: the times and the mask's share of the image."""
@@ -46,7 +47,7 @@ class StepRecord:
     def timings(self) -> dict:
         """The record without its mask, for JSON."""
         return {"iteration": self.iteration, "step": self.kind, "seconds": self.seconds, "paint": self.paint_seconds,
-                "features": self.features_seconds, "update": self.update_seconds}
+                "features": self.features_seconds, "update": self.update_seconds, "refine": self.refine_seconds}
 
 
 @dataclass
@@ -148,14 +149,17 @@ class Segmenter:
             out = step(ctx, foreground, iteration)
             foreground = (out.mask & self.content) | seeds
             mask = letterbox.mask_from_frame(foreground)
+            refine_seconds = 0.0
             if iteration == cfg.iterations - 1 and cfg.refine_iterations:
                 # The last update is re-cut along the image's edges at its own size (refine.py).
+                refine_start = time.perf_counter()
                 mask = refine_mask(self.image, mask, letterbox.mask_from_frame(valid), letterbox.mask_from_frame(seeds),
                                    cfg.refine_iterations, cfg.refine_context, cfg.refine_min_kept, cfg.seed)
+                refine_seconds = time.perf_counter() - refine_start
             seconds = synced_elapsed(start, mask)
             record = StepRecord(iteration, "inpaint" if iteration % 2 == 0 else "outpaint", mask, seconds,
                                 out.paint_seconds, out.features_seconds,
-                                seconds - out.paint_seconds - out.features_seconds)
+                                seconds - out.paint_seconds - out.features_seconds, refine_seconds)
             result.steps.append(record)
             if on_step is not None:
                 on_step(record)

@@ -3,12 +3,20 @@ import subprocess
 import sys
 
 import cv2
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.features import ColorTextureFeatures
 from paintseg_engine.painters import OpenCVPainter
+from paintseg_engine.prompts import BoxPrompt
+from paintseg_engine.run.datamodule import collate_items
+from paintseg_engine.run.module import PaintSegModule
 from paintseg_engine.threads import choose_threads, use_threads, usable_cores
+from tests.scenes import disc_scene
+from tests.tiny_config import TINY_AMCP
 
 
 def test_weight_free_components_get_one_thread():
@@ -41,8 +49,6 @@ def test_a_bad_count_is_refused_with_the_range(bad):
 
 
 def test_the_module_refuses_a_bad_count():
-    from paintseg_engine.run.module import PaintSegModule
-
     with pytest.raises(ValueError, match="threads"):
         PaintSegModule(threads=0)
 
@@ -58,3 +64,19 @@ def test_segment_refuses_a_bad_thread_count():
     done = subprocess.run([sys.executable, "-m", "paintseg_engine", "segment", "x.png", "--threads", "0"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "--threads must be auto or an integer >= 1" in done.stderr
+
+
+@pytest.mark.parametrize("threads, expected", [("auto", 1), (2, 2)])
+def test_a_predict_run_sets_the_threads_where_it_starts(threads, expected):
+    image, _ = disc_scene()
+    item = {"name": "disc", "dataset": "d", "image": image, "prompt": BoxPrompt((10, 10, 50, 50))}
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+        [[prediction]] = trainer.predict(PaintSegModule(amcp=AMCPConfig(**TINY_AMCP), threads=threads),
+                                         DataLoader([item], batch_size=1, collate_fn=collate_items))
+        assert prediction.failure is None and torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)

@@ -1,7 +1,7 @@
 """CPU speed of the shipped commands, measured in one run: a results page for a quiet machine.
 
     python -m benchmarks.speed --out benchmarks/results/<date>-cpu-speed
-    python -m benchmarks.speed --out /tmp/speed --max-images 10 --no-suite   # a quick look
+    python -m benchmarks.speed --out /tmp/speed --max-images 10 --steps quick_start shared   # a quick look
 
 Each measurement runs the command a user would type, in a subprocess, and notes the load average
 (1 min) before and after it beside its numbers:
@@ -32,6 +32,7 @@ from paintseg_engine.threads import usable_cores
 
 PREDICT = [sys.executable, "-m", "paintseg_engine", "predict"]
 SHARED = ["--config", "configs/datasets/shared.yaml", "--data.prompt", "box", "--compare_with", "[]"]
+STEPS = ("quick_start", "processes", "shared", "suite")
 SCALING_IMAGES = 24  # generated scenes for the 1 vs 2 processes run: several per process after start-up
 
 
@@ -156,7 +157,8 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where results.md and results.json go")
     parser.add_argument("--work", type=Path, help="run folders and generated data (default: a temporary folder)")
     parser.add_argument("--max-images", type=int, help="cap each shared dataset (evenly spaced); default: all")
-    parser.add_argument("--no-suite", action="store_true", help="skip the test suite's wall time")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
+                        help="what to measure (default: all, in this order)")
     options = parser.parse_args(args)
     if options.max_images is not None and options.max_images < 1:
         parser.error(f"--max-images must be >= 1, got {options.max_images}")
@@ -164,13 +166,11 @@ def main(args: list[str] | None = None) -> None:
     options.out.mkdir(parents=True, exist_ok=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": usable_cores(),
                "max_images": options.max_images}
-    steps = [("quick_start", lambda: quick_start(work)), ("processes", lambda: processes(work)),
-             ("shared", lambda: shared_sets(work, options.max_images))]
-    if not options.no_suite:
-        steps.append(("suite", suite))
-    for name, step in steps:
+    steps = {"quick_start": lambda: quick_start(work), "processes": lambda: processes(work),
+             "shared": lambda: shared_sets(work, options.max_images), "suite": suite}
+    for name in (name for name in STEPS if name in options.steps):
         print(f"benchmarks.speed: {name} (load {load()})", flush=True)
-        results[name] = step()
+        results[name] = steps[name]()
         # Rewritten after every step: a run stopped from outside keeps what it measured.
         (options.out / "results.json").write_text(json.dumps(results, indent=1))
         (options.out / "results.md").write_text(report(results))

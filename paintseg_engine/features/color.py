@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..amcp.config import SettingsError
 from .base import FeatureExtractor
 
 # sRGB (D65) -> XYZ, and the D65 white point.
@@ -43,6 +42,8 @@ class ColorTextureFeatures(FeatureExtractor):
 
     def __init__(self, scales: tuple[float, ...] = (1.0, 3.0), color_weight: float = 1.0,
                  texture_weight: float = 0.5, stride: int = 2):
+        from ..amcp.config import SettingsError  # here: the amcp package imports this module
+
         if not scales or min(scales) <= 0:
             raise SettingsError(f"ColorTextureFeatures: scales={scales!r} (allowed: positive)")
         if stride < 1 or color_weight < 0 or texture_weight < 0:

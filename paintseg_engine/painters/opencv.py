@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..amcp.config import SettingsError
 from .base import Painter
 
 # Exemplar methods fill the hole with patches copied from the rest of the image (texture, as a
@@ -49,6 +48,8 @@ class OpenCVPainter(Painter):
         for method in methods:
             check_method(method)
         if radius < 1 or work_size < 8:
+            from ..amcp.config import SettingsError  # here: the amcp package imports this module
+
             raise SettingsError(f"OpenCVPainter: radius={radius!r} (allowed: >= 1), work_size={work_size!r} "
                                 f"(allowed: >= 8)")
         self.methods = tuple(methods)

@@ -7,12 +7,21 @@
 
     segmenter = build_segmenter("configs/default.yaml")   # a config's model.segmenter section
 """
-from .amcp import AMCPConfig, PromptSegmenter, Segmentation, Segmenter, StepRecord, segment
-from .build import build_segmenter, missing_weights
-from .errors import PromptError, SettingsError
-from .imageio import load_image
-from .prompts import BoxClicksPrompt, BoxPrompt, MaskPrompt, PointsPrompt, ScribblePrompt
+import importlib
 
-__all__ = ["AMCPConfig", "BoxClicksPrompt", "BoxPrompt", "MaskPrompt", "PointsPrompt", "PromptError",
-           "PromptSegmenter", "ScribblePrompt", "Segmentation", "Segmenter", "SettingsError", "StepRecord",
-           "build_segmenter", "load_image", "missing_weights", "segment"]
+# Each public name and the module that defines it, imported on first use: torch takes seconds to
+# import, and ``paintseg segment --help`` should not wait for it.
+EXPORTS = {
+    **dict.fromkeys(["AMCPConfig", "PromptSegmenter", "Segmentation", "Segmenter", "StepRecord", "segment"], ".amcp"),
+    **dict.fromkeys(["build_segmenter", "missing_weights"], ".build"),
+    **dict.fromkeys(["PromptError", "SettingsError"], ".errors"),
+    "load_image": ".imageio",
+    **dict.fromkeys(["BoxClicksPrompt", "BoxPrompt", "MaskPrompt", "PointsPrompt", "ScribblePrompt"], ".prompts"),
+}
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(EXPORTS[name], __name__), name)

@@ -30,9 +30,6 @@ from .amcp import PromptSegmenter
 from .errors import ConfigError
 from .pretrained import missing_local_weights
 
-# configs/ of the repository this package runs from (an editable install or a checkout).
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 DEFAULT_SEGMENTER = {"class_path": "paintseg_engine.Segmenter"}
 GRABCUT_SEGMENTER = "paintseg_engine.baselines.GrabCutSegmenter"
 # Keys of the model section before ``segmenter:``, and where each went.

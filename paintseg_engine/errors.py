@@ -23,6 +23,10 @@ class ImageLoadError(ValueError):
     """An image or mask file that is missing, unreadable or not an image."""
 
 
+class ImageTooLargeError(ImageLoadError):
+    """An image of more pixels than the limit: refused before it is decoded."""
+
+
 class ItemError(ValueError):
     """One dataset item that cannot be segmented or scored: no mask, a mask of another size, no object."""
 

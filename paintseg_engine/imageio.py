@@ -14,31 +14,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from .errors import ImageLoadError
-
-
-class ImageTooLargeError(ImageLoadError):
-    """An image of more pixels than the limit: refused before it is decoded."""
-
-
-# The most pixels an image may have (width x height) unless a setting says otherwise: 32 MP,
-# e.g. 6532 x 4899. The heaviest default path (``paintseg segment`` with the default config,
-# writing mask, overlay and step strip: the app's work per request) peaked at 7.2 GiB on a 32 MP
-# image (benchmarks/results/2026-12-02-cpu-pixel-limit): under a third of a 24 GiB machine.
-DEFAULT_MAX_PIXELS = 32_000_000
-
-
-def check_pixel_count(width: int, height: int, max_pixels: int, name: str) -> None:
-    """Refuse an image of more than ``max_pixels`` pixels, in one line naming it and the limit."""
-    if width * height > max_pixels:
-        raise ImageTooLargeError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the limit of "
-                                 f"{max_pixels:,} (max_pixels)")
-
-
-def check_max_pixels(max_pixels: int) -> int:
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
-    return max_pixels
+from .errors import ImageLoadError, ImageTooLargeError
+from .limits import DEFAULT_MAX_PIXELS, check_pixel_count
 
 
 def _current_umask() -> int:

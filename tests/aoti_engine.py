@@ -1,5 +1,5 @@
-"""A tiny SD-inpainting checkpoint and its AOTInductor packages, made once per test session and
-shared by the AOTInductor tests and the GPU script's dry run.
+"""A tiny SD-inpainting checkpoint and its AOTInductor packages, made once per test session (shared
+by xdist's workers, tests/shared.py) and shared by the AOTInductor tests and the GPU script's dry run.
 
 Compiling is what costs: the four packages take about 2 minutes on a busy 2-core CPU. The tests
 only need the code to be right, so they compile the C++ at -O0 (Inductor's debug_compile), same
@@ -11,14 +11,12 @@ from pathlib import Path
 import torch
 
 from export import ExportSettings, export_engine
-from export.random_weights import save_tiny_sd_inpainting
+from tests.shared import exported_once
 
 # Ranges as the ONNX test export's: 8x8 latents (the tiny UNet's native size) at opt, 12x12 at most.
 BATCH = (1, 2, 3)
 IMAGE_SIZE = (32, 64, 96)
 PRECISIONS = ("fp32", "fp16")  # the fp16 UNet; SD's VAE stays fp32 (force_upcast)
-
-_made: dict[str, tuple[Path, Path, dict]] = {}
 
 
 def quick_compile():
@@ -28,11 +26,10 @@ def quick_compile():
 
 def tiny_aoti_engine(tmp_path_factory) -> tuple[Path, Path, dict]:
     """(checkpoint folder, engine directory, manifest), on the CPU, in fp32 and fp16."""
-    if "engine" not in _made:
-        root = tmp_path_factory.mktemp("tiny-aoti")
-        checkpoint = save_tiny_sd_inpainting(root / "checkpoint")
-        settings = ExportSettings(out=root / "engine", model=str(checkpoint), formats=("aoti",),
-                                  precisions=PRECISIONS, batch=BATCH, image_size=IMAGE_SIZE)
+    def export(checkpoint: Path, out: Path) -> None:
+        settings = ExportSettings(out=out, model=str(checkpoint), formats=("aoti",), precisions=PRECISIONS,
+                                  batch=BATCH, image_size=IMAGE_SIZE)
         with quick_compile():
-            _made["engine"] = checkpoint, settings.out, export_engine(settings)
-    return _made["engine"]
+            export_engine(settings)
+
+    return exported_once(tmp_path_factory, "tiny-aoti", export)

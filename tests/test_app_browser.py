@@ -32,6 +32,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCENE_HEIGHT, SCENE_WIDTH, SCENE_SEED = 240, 320, 1  # AMCP's cost is the frame's, not the image's
+# One xdist worker runs the whole module: its app and browser (module fixtures) start once.
+pytestmark = pytest.mark.xdist_group("browser")
 BOX_MARGIN = 6  # px around the object's ground-truth box
 WINDOW = "1280,1320"
 SCREENSHOT_COLOURS = 256  # a palette PNG: small enough to commit

@@ -11,6 +11,9 @@ import yaml
 from benchmarks.__main__ import main
 from benchmarks.cases import REPO, load_config, resolve
 
+# One xdist worker runs the whole module: the tiny benchmark run (a module fixture) happens once.
+pytestmark = pytest.mark.xdist_group("benchmarks")
+
 TINY_CONFIG = REPO / "configs" / "bench" / "tiny.yaml"
 
 

@@ -14,7 +14,7 @@ from paintseg_engine.data import generate_dataset
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter
 from paintseg_engine.prompts import BoxPrompt
-from export.random_weights import save_tiny_sd_inpainting, save_tiny_vit
+from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
 from tests.scenes import disc_scene
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -25,8 +25,7 @@ TINY_AMCP = dict(frame_size=96, iterations=3, num_samples=2)
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    return str(save_tiny_sd_inpainting(root / "sd")), str(save_tiny_vit(root / "dino", "dino"))
+    return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))
 
 
 @pytest.mark.parametrize("config", ["reference.yaml", "fast.yaml"])

@@ -6,7 +6,8 @@ import torch
 from paintseg_engine.painters.diffusion import (SCHEDULERS, DiffusionPainter, SDComponents, coverage,
                                               load_components)
 from paintseg_engine.pretrained import MissingWeightsError
-from export.random_weights import TINY_UNET, save_tiny_sd_inpainting
+from export.random_weights import TINY_UNET
+from tests.shared import tiny_sd_checkpoint
 
 RESOLUTION = 64  # 8x8 latents: the tiny UNet's native size
 FAST = dict(steps=3, resolution=RESOLUTION)
@@ -14,7 +15,7 @@ FAST = dict(steps=3, resolution=RESOLUTION)
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return save_tiny_sd_inpainting(tmp_path_factory.mktemp("tiny-sd-inpainting"))
+    return tiny_sd_checkpoint(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from transformers import Dinov2Model, Dinov2WithRegistersModel, ViTModel
 
 from paintseg_engine.features.dino import IMAGENET_MEAN, IMAGENET_STD, DinoFeatures
 from paintseg_engine.pretrained import MissingWeightsError
-from export.random_weights import TINY_VIT, TINY_VIT_KINDS, save_tiny_vit
+from export.random_weights import TINY_VIT, TINY_VIT_KINDS
+from tests.shared import tiny_vit_checkpoint
 
 # kind -> (model class, patch size, tokens before the patches: CLS and registers)
 KINDS = {"dino": (ViTModel, 8, 1), "dinov2": (Dinov2Model, 14, 1), "dinov2_registers": (Dinov2WithRegistersModel, 14, 5)}
@@ -13,8 +14,7 @@ KINDS = {"dino": (ViTModel, 8, 1), "dinov2": (Dinov2Model, 14, 1), "dinov2_regis
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny-vits")
-    return {kind: save_tiny_vit(root / kind, kind) for kind in TINY_VIT_KINDS}
+    return {kind: tiny_vit_checkpoint(tmp_path_factory, kind) for kind in TINY_VIT_KINDS}
 
 
 def images(n=2, height=40, width=52, seed=0):

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from export.random_weights import save_tiny_sd_inpainting, save_tiny_vit
+from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
 from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
@@ -22,8 +22,7 @@ TINY_AMCP = dict(frame_size=64, iterations=3, num_samples=2)
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    return str(save_tiny_sd_inpainting(root / "sd")), str(save_tiny_vit(root / "dino", "dino"))
+    return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))
 
 
 @pytest.mark.parametrize("dtype, vae_dtype", [("float16", torch.float32), ("bfloat16", torch.bfloat16)])

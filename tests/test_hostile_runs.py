@@ -15,8 +15,9 @@ from paintseg_engine.amcp import Segmenter, SettingsError
 from paintseg_engine.baselines import GrabCutSegmenter
 from paintseg_engine.commands.predict import fill
 from paintseg_engine.data import generate_dataset
-from paintseg_engine.imageio import (ImageLoadError, ImageTooLargeError, check_pixel_count, load_image,
-                                     save_png_atomic)
+from paintseg_engine.errors import ImageLoadError, ImageTooLargeError
+from paintseg_engine.imageio import load_image, save_png_atomic
+from paintseg_engine.limits import check_pixel_count
 from paintseg_engine.run.datamodule import SegmentationFolder
 from paintseg_engine.run.folder import RunFolder, RunFolderError, settings_key
 from paintseg_engine.run.records import PredictionRecord

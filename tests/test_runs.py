@@ -104,6 +104,9 @@ def test_a_rerun_of_a_finished_folder_does_no_work_and_keeps_its_table(tmp_path,
     code, printed = paintseg("predict", "--config", config)
     assert code == 0 and "| gen | box | amcp | 4 | 0 |" in printed
     assert {p: p.stat().st_mtime_ns for p in (out / "gen/records").glob("*.json")} == stamps
+    # It says so in one line, with none of Lightning's noise: no empty-dataloader warning, no adverts.
+    assert printed.count("every item is finished already") == 1
+    assert "across ranks is zero" not in printed and "Tip:" not in printed and "LeafSpec" not in printed
 
 
 def test_killed_run_leftovers_are_removed_and_outputs_follow_the_umask(tmp_path):

@@ -8,9 +8,9 @@ from PIL import Image
 
 from paintseg_engine import AMCPConfig, BoxPrompt, PointsPrompt, Segmenter, load_image
 from paintseg_engine.__main__ import main as paintseg
-from paintseg_engine.prompts import BoxClicksPrompt, PromptError
+from paintseg_engine.prompts import BoxClicksPrompt, PromptError, prompt_from
 from paintseg_engine.build import build_segmenter, missing_weights
-from paintseg_engine.commands.segment import main, prompt_from
+from paintseg_engine.commands.segment import main
 from paintseg_engine.visualize import LABEL_HEIGHT, STRIP_TILE_HEIGHT
 
 from tests.scenes import disc_scene

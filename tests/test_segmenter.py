@@ -111,3 +111,11 @@ def test_reset_image_reaches_the_painter_and_the_features():
     assert Features.resets == resets + 1 and segmenter.image is None and segmenter.frame is None
     with pytest.raises(RuntimeError, match="set_image"):
         segmenter.predict(BoxPrompt((20, 20, 100, 90)))
+
+
+def test_a_step_record_prints_as_one_short_line():
+    from paintseg_engine.amcp import StepRecord
+
+    record = StepRecord(2, "inpaint", "OpenCVPainter", torch.ones(30, 40, dtype=torch.bool), 0.5, 0.1, 0.25, 0.15)
+    assert str(record) == "iteration 2 inpaint: 0.500 s (paint 0.100, features 0.250, update 0.150), mask 100.0% of 40x30"
+    assert "tensor" not in repr(record)

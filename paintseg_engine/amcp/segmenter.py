@@ -32,16 +32,25 @@ class StepRecord:
     iteration: int
     kind: Literal["inpaint", "outpaint"]
     painter: str  # the class of the painter that painted this step
-    mask: Tensor  # bool [H, W], the image's size: the mask after this step
+    mask: Tensor = field(repr=False)  # bool [H, W], the image's size: the mask after this step
     seconds: float
     paint_seconds: float
     features_seconds: float
     update_seconds: float  # clustering, votes and mask update: what painting and features did not take
+    refine_seconds: float = 0.0  # the refinement's share of update_seconds (last iteration only)
+
+    def __str__(self) -> str:
+        """One line, as ``on_step=print`` shows it: the times and the mask's share of the image."""
+        height, width = self.mask.shape[-2:]
+        return (f"iteration {self.iteration} {self.kind}: {self.seconds:.3f} s (paint {self.paint_seconds:.3f}, "
+                f"features {self.features_seconds:.3f}, update {self.update_seconds:.3f}), "
+                f"mask {self.mask.float().mean().item():.1%} of {width}x{height}")
 
     def timings(self) -> dict:
         """The record without its mask, for JSON."""
-        return {"iteration": self.iteration, "step": self.kind, "painter": self.painter, "seconds": self.seconds, "paint": self.paint_seconds,
-                "features": self.features_seconds, "update": self.update_seconds}
+        return {"iteration": self.iteration, "step": self.kind, "painter": self.painter, "seconds": self.seconds,
+                "paint": self.paint_seconds, "features": self.features_seconds, "update": self.update_seconds,
+                "refine": self.refine_seconds}
 
 
 @dataclass
@@ -182,15 +191,18 @@ class Segmenter(PromptSegmenter):
             out = step(ctx, foreground, iteration)
             foreground = (out.mask & self.content) | seeds
             mask = letterbox.mask_from_frame(foreground)
+            refine_seconds = 0.0
             if iteration == cfg.iterations - 1 and cfg.refine_iterations:
                 # The last update is re-cut along the image's edges at its own size (refine.py).
+                refine_start = time.perf_counter()
                 mask = refine_mask(self.image, mask, letterbox.mask_from_frame(valid), letterbox.mask_from_frame(seeds),
                                    cfg.refine_iterations, cfg.refine_context, cfg.refine_min_kept, cfg.seed)
+                refine_seconds = time.perf_counter() - refine_start
             seconds = synced_elapsed(start, mask)
             kind, painter = ("inpaint", self.painter) if iteration % 2 == 0 else ("outpaint", self.outpaint_painter)
             record = StepRecord(iteration, kind, type(painter).__name__, mask, seconds, out.paint_seconds,
-                                out.features_seconds,
-                                seconds - out.paint_seconds - out.features_seconds)
+                                out.features_seconds, seconds - out.paint_seconds - out.features_seconds,
+                                refine_seconds)
             result.steps.append(record)
             if on_step is not None:
                 on_step(record)

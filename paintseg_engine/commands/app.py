@@ -32,13 +32,14 @@ import numpy as np
 import torch
 
 from ..amcp import PromptSegmenter, Segmentation
-from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device, missing_weights
+from ..build import build_segmenter, check_device, missing_weights
 from ..data.synthetic import generate_dataset
 from ..errors import ConfigError, ImageLoadError, PromptError
 from ..imageio import DEFAULT_MAX_PIXELS, load_image, save_png_atomic
 from ..prompts import Prompt, prompt_from
+from ..threads import use_threads
 from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
-from .arguments import pixel_limit
+from .arguments import CONFIGS, default_device, pixel_limit
 
 # Telemetry off before Gradio is imported (it reads this at import); the page needs no network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -129,6 +130,7 @@ class Sessions:
         if config not in self.segmenters:
             self.segmenters[config] = build_segmenter(config, device=self.device)
         segmenter = self.segmenters[config]
+        use_threads("auto", *segmenter.components().values())  # each config its own (threads.py)
         if self.image_keys.get(config) == image.key:
             return segmenter, None
         start = time.perf_counter()
@@ -274,7 +276,7 @@ def main(args: list[str] | None = None) -> None:
                         help="folder for the generated example scenes (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
-    parser.add_argument("--device", default=DEFAULT_DEVICE,
+    parser.add_argument("--device", default=default_device(),
                         help="where the painter and features run (default: %(default)s)")
     parser.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS,
                         help="refuse an image of more pixels than this (default: %(default)s)")

@@ -20,8 +20,10 @@ from ..errors import USER_ERRORS, ConfigError
 from ..run.datamodule import PaintSegDataModule
 from ..run.module import PaintSegModule
 from ..run.writer import PredictionWriter
+from .quiet import quiet_lightning
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
+MODEL_EXECUTION_ONLY = ("threads",)
 
 
 def fill(template: str, prompt: str, segmenter) -> str:
@@ -82,7 +84,8 @@ class PaintSegCLI(LightningCLI):
     def before_predict(self) -> None:
         config = self.config[self.subcommand]
         data = {k: v for k, v in config.data.as_dict().items() if k not in EXECUTION_ONLY}
-        settings = {"model": config.model.as_dict(), "data": data, "seed": config.seed_everything,
+        model = {k: v for k, v in config.model.as_dict().items() if k not in MODEL_EXECUTION_ONLY}
+        settings = {"model": model, "data": data, "seed": config.seed_everything,
                     "weights": weights_fingerprints(self.model)}
         for callback in self.trainer.callbacks:
             if isinstance(callback, PredictionWriter):
@@ -99,6 +102,7 @@ def user_error(error: BaseException) -> BaseException | None:
 
 
 def main(args: list[str] | None = None) -> None:
+    quiet_lightning()
     try:
         check_legacy_keys(sys.argv[1:] if args is None else args)
         PaintSegCLI(

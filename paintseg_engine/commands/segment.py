@@ -15,17 +15,25 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from ..amcp import StepRecord
-from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device
 from ..errors import ConfigError, ImageLoadError, PromptError
-from ..imageio import DEFAULT_MAX_PIXELS, load_image, save_png_atomic
-from ..prompts import prompt_from
-from ..visualize import STEP_NAMES, overlay, step_strip
-from .arguments import pixel_limit
+from ..limits import DEFAULT_MAX_PIXELS
+from .arguments import CONFIGS, default_device, pixel_limit, threads_option
+
+# torch and what needs it are imported where they are used: ``--help`` and a bad option answer
+# in a fraction of a second, without the seconds torch takes to import.
+if TYPE_CHECKING:
+    from ..amcp import StepRecord
 
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
+# --help is read in a terminal: plain text, not the docstring's reStructuredText.
+DESCRIPTION = """Segment one image from one prompt (a box, clicks, or both) with AMCP, e.g.
+
+  paintseg segment photo.jpg --box 40,30,200,180 --click 120,90 --click-neg 10,10 \\
+      --config configs/default.yaml -o mask.png --overlay overlay.png --steps steps.png
+
+A line per AMCP iteration as it ends, then the mask, the overlay and the per-iteration strip."""
 NUMBER_OPTIONS = ("--box", "--click", "--click-neg")
 NEGATIVE_NUMBER = re.compile(r"-[\d.]")  # argparse takes "-5,-5,50,50" for an option, not a value
 
@@ -44,7 +52,8 @@ def numbers(count: int, what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paintseg segment", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="paintseg segment", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", type=Path, help="the photo to segment")
     parser.add_argument("--box", type=numbers(4, "--box"), metavar="X0,Y0,X1,Y1",
                         help="box around the object, pixels (x1, y1 exclusive)")
@@ -54,8 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="X,Y", help="a point off the object (repeatable)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help="a config's model.segmenter section: AMCP or the GrabCut baseline (default: %(default)s)")
-    parser.add_argument("--device", default=DEFAULT_DEVICE,
-                        help="where the painter and features run (default: %(default)s)")
+    parser.add_argument("--device", help="where the painter and features run (default: cuda when available, else cpu)")
+    parser.add_argument("--threads", default="auto", type=threads_option,
+                        help="torch's intra-op threads: a count, or auto (default): one for the weight-free "
+                             "components, the cores for networks")
     parser.add_argument("-o", "--output", type=Path, help="write the mask here (PNG, 0/255)")
     parser.add_argument("--overlay", type=Path, help="write the mask over the image here (PNG)")
     parser.add_argument("--steps", type=Path, help="write the mask after each I-/O-step here, as a strip (PNG)")
@@ -91,6 +102,8 @@ def clashing_outputs(options: argparse.Namespace) -> str | None:
 
 def print_step(total: int, height: int, width: int):
     """on_step callback: a line per iteration as it ends."""
+    from ..visualize import STEP_NAMES
+
     def report(step: StepRecord) -> None:
         coverage = step.mask.float().mean().item() * 100
         print(f"step {step.iteration + 1}/{total} {STEP_NAMES[step.kind]}  {step.seconds:7.3f} s  "
@@ -100,17 +113,26 @@ def print_step(total: int, height: int, width: int):
 
 
 def run(options: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ..build import build_segmenter, check_device
+    from ..imageio import load_image, save_png_atomic
+    from ..prompts import prompt_from
+    from ..threads import use_threads
+    from ..visualize import overlay, step_strip
+
     # 1. Check what is cheap to check before loading any model: the image, the prompt, the device.
     image = load_image(options.image, max_pixels=options.max_pixels)
     height, width = image.shape[-2:]
     prompt = prompt_from(options.box, options.click, options.click_neg)
     prompt.initial_mask(height, width)  # a prompt outside the image fails here, naming it
-    check_device(options.device)
+    device = check_device(options.device or default_device())
 
     # 2. The session: the image once, then the prompt, a line per iteration.
-    segmenter = build_segmenter(options.config, device=options.device)
+    segmenter = build_segmenter(options.config, device=device)
+    use_threads(options.threads, *segmenter.components().values())
     start = time.perf_counter()
-    segmenter.set_image(image.to(options.device), options.image.stem)
+    segmenter.set_image(image.to(device), options.image.stem)
     print(f"{options.image} ({width}x{height}), {options.config}: set_image {time.perf_counter() - start:.3f} s",
           flush=True)
     start = time.perf_counter()

@@ -17,18 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import litserve as ls
-import torch
 from fastapi.responses import JSONResponse
 
-from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device, missing_weights
+from ..build import build_segmenter, check_device, missing_weights
 from ..errors import ConfigError, PromptError, SettingsError
 from ..serving.gate import Gate
 from ..serving.requests import Refusal, SegmentRequest, content_key, decode_image, parse_prompts, read_fields
 from ..serving.responses import PromptAnswer, SegmentAnswer
 from ..serving.sessions import ImageSessions
 from ..serving.settings import ServeSettings
+from ..threads import use_threads
+from .arguments import CONFIGS, default_device
 from .segment import DEFAULT_CONFIG
 
 API_PATH, HEALTH_PATH = "/predict", "/health"
@@ -54,12 +54,10 @@ class SegmentAPI(ls.LitAPI):
         self.config, self.settings = str(config), settings
 
     def setup(self, device: str) -> None:
-        # The device's cores shared among its workers, not each worker taking all of them.
-        threads = max(1, (os.cpu_count() or 1) // self.settings.workers_per_device)
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
-        self.sessions = ImageSessions(build_segmenter(self.config, device=device), self.settings.image_cache_size,
-                                      device)
+        segmenter = build_segmenter(self.config, device=device)
+        # The thread policy (threads.py), a network's cores shared among the device's workers.
+        use_threads("auto", *segmenter.components().values(), processes=self.settings.workers_per_device)
+        self.sessions = ImageSessions(segmenter, self.settings.image_cache_size, device)
 
     def decode_request(self, request) -> SegmentRequest | Refusal:
         settings = self.settings
@@ -151,7 +149,7 @@ def main(args: list[str] | None = None) -> None:
                         help="the server's settings: a serve: section (default: %(default)s)")
     parser.add_argument("--host", default=HOSTS[0], choices=HOSTS, help="address to serve on (default: %(default)s)")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="port (default: %(default)s)")
-    parser.add_argument("--device", default=DEFAULT_DEVICE, help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--device", default=default_device(), help="cpu or cuda (default: %(default)s)")
     options = parser.parse_args(args)
     try:
         settings = ServeSettings.from_file(options.settings)

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ITEM_ERRORS, ItemError
-from ..imageio import DEFAULT_MAX_PIXELS, check_max_pixels, load_image, load_mask
+from ..imageio import load_image, load_mask
+from ..limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from .folder import RunFolder, check_dataset_name
 from .records import Item
 from ..data.protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
@@ -161,5 +163,8 @@ class PaintSegDataModule(L.LightningDataModule):
         return dataset
 
     def predict_dataloader(self) -> list[DataLoader]:
-        return [DataLoader(self.dataset(spec), batch_size=self.batch_size, num_workers=self.num_workers,
-                           collate_fn=collate_items) for spec in self.specs]
+        datasets = [self.dataset(spec) for spec in self.specs]
+        if self.run_dir and not any(len(dataset) for dataset in datasets):
+            rank_zero_info(f"{self.run_dir}: every item is finished already; the results table is written from its records")
+        return [DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers,
+                           collate_fn=collate_items) for dataset in datasets]

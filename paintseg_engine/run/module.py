@@ -15,6 +15,7 @@ from ..errors import ITEM_ERRORS, ItemError
 from ..metrics import mask_fbeta, mask_iou
 from ..prompts import PointsPrompt, Prompt
 from .records import Failure, Item, Prediction, PredictionRecord
+from ..threads import Threads, check_threads, use_threads
 
 
 class PaintSegModule(L.LightningModule):
@@ -25,15 +26,22 @@ class PaintSegModule(L.LightningModule):
     a ``Failure`` saying why the item could not be segmented (``ITEM_ERRORS`` only: anything else,
     an engine that does not fit for one, stops the run). A ``clicks`` prompt runs the interactive
     protocol on one segmenter session: one prediction per simulated click, and the record adds
-    the IoU after each click and NoC@85/90.
+    the IoU after each click and NoC@85/90. ``threads``: torch's intra-op threads for the run,
+    ``auto`` choosing from the segmenter's components (threads.py), set as predicting starts.
     """
 
-    def __init__(self, segmenter: PromptSegmenter | None = None):
+    def __init__(self, segmenter: PromptSegmenter | None = None, threads: Threads = "auto"):
         super().__init__()
         self.segmenter = segmenter if segmenter is not None else Segmenter()
+        self.threads = check_threads(threads)
         # The segmenter's networks as submodules: Lightning moves them to the run's device.
         self.components = nn.ModuleDict({name: part for name, part in self.segmenter.components().items()
                                          if isinstance(part, nn.Module)})
+
+    def on_predict_start(self) -> None:
+        # Lightning's CPU strategies give each process its share of the cores; this is where the work starts.
+        processes = self.trainer.num_devices if self.device.type == "cpu" else 1
+        use_threads(self.threads, *self.segmenter.components().values(), processes=processes)
 
     def predict_step(self, batch: list[Item], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
         return [self.predict_item(item) for item in batch]

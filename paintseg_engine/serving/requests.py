@@ -24,7 +24,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from ..errors import PromptError
-from ..imageio import ImageTooLargeError, check_pixel_count, rgb_tensor
+from ..errors import ImageTooLargeError
+from ..imageio import rgb_tensor
+from ..limits import check_pixel_count
 from ..prompts import MaskPrompt, Prompt, prompt_from
 from .sessions import ImageSession
 

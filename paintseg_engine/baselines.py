@@ -35,7 +35,7 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
         raise ValueError(f"GrabCut needs a non-empty box inside the {width}x{height} (WxH) image, got {tuple(box)}")
     if (x0, y0, x1, y1) == (0, 0, width, height):
         return torch.ones(height, width, dtype=torch.bool)  # no pixel outside the box to model background on
-    bgr = np.ascontiguousarray((image.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype(np.uint8))
+    bgr = np.ascontiguousarray((image.permute(1, 2, 0).float().numpy()[..., ::-1] * 255).round().astype(np.uint8))
     mask = np.zeros((height, width), np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(seed)

@@ -9,6 +9,7 @@ so a resume with other settings is refused.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Literal
 
 from lightning.pytorch.cli import LightningCLI
@@ -27,6 +28,8 @@ from ..run.writer import PredictionWriter, RunFailed
 # Errors a user can fix from their message alone: printed as one line, no traceback.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
                ImageLoadError, PromptError, FileNotFoundError)
+# The module keeps the batch on the CPU on purpose (PaintSegModule.transfer_batch_to_device).
+warnings.filterwarnings("ignore", message="You have overridden `transfer_batch_to_device` in `LightningModule`")
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 
@@ -73,8 +76,10 @@ class PaintSegCLI(LightningCLI):
     def before_predict(self) -> None:
         config = self.config[self.subcommand]
         data = {k: v for k, v in config.data.as_dict().items() if k not in EXECUTION_ONLY}
+        # The precision and the device decide the masks too (Lightning casts the models and the batch).
+        trainer = {"precision": self.trainer.precision, "accelerator": self.trainer.strategy.root_device.type}
         settings = {"model": config.model.as_dict(), "data": data, "seed": config.seed_everything,
-                    "weights": weights_fingerprints(self.model)}
+                    "weights": weights_fingerprints(self.model), "trainer": trainer}
         for callback in self.trainer.callbacks:
             if isinstance(callback, PredictionWriter):
                 callback.settings = settings

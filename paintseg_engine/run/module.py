@@ -7,6 +7,7 @@ import time
 from typing import Literal
 
 import lightning as L
+import torch
 from torch import Tensor
 
 from ..amcp import AMCPConfig, Segmenter
@@ -50,6 +51,13 @@ class PaintSegModule(L.LightningModule):
         self.amcp = amcp if amcp is not None else AMCPConfig()
         self.method, self.grabcut_iterations = method, grabcut_iterations
         self.segmenter = Segmenter(self.painter, self.features, self.amcp)
+
+    def transfer_batch_to_device(self, batch: list[dict], device: torch.device, dataloader_idx: int) -> list[dict]:
+        """The batch stays on the CPU. The segmenter moves the image to the models' device itself (once
+        per image, in ``set_image``); the ground truth, the prompt and the metrics stay with the masks,
+        which come back to the CPU (Lightning's default moves every tensor, and a CUDA ``gt`` would
+        meet a CPU mask)."""
+        return batch
 
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
         return [self.predict_item(item) for item in batch]

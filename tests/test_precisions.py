@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from paintseg_engine.commands.predict import main
@@ -40,11 +41,12 @@ def write_config(folder: Path, dataset: Path, weights: tuple[str, str] | None = 
     return path
 
 
-def check_run(out: Path, precision: str) -> None:
+def check_run(out: Path, precision: str, accelerator: str = "cpu") -> None:
     record = json.loads((out / "gen/records/scene_000.json").read_text())
     assert 0 <= record["iou"] <= 1 and (out / "gen/masks/scene_000.png").is_file()
     trainer = json.loads((out / "settings.json").read_text())["settings"]["trainer"]
-    assert trainer == {"precision": ON_CPU.get(precision, precision), "accelerator": "cpu"}
+    expected = ON_CPU.get(precision, precision) if accelerator == "cpu" else precision
+    assert trainer == {"precision": expected, "accelerator": accelerator}
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -59,6 +61,17 @@ def test_diffusion_and_dino_run_in_every_precision(tmp_path, monkeypatch, datase
     monkeypatch.setattr(sys, "argv", ["paintseg"])
     main(["predict", "--config", str(write_config(tmp_path, dataset, tiny_weights)), "--trainer.precision", precision])
     check_run(tmp_path / "out", precision)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["16-true", "bf16-mixed", "16-mixed"])
+def test_the_main_command_on_cuda(tmp_path, monkeypatch, dataset, tiny_weights, precision):
+    """The batch's ground truth on the CPU meets the masks there (benchmarks/gpu/run.sh runs this)."""
+    monkeypatch.setattr(sys, "argv", ["paintseg"])
+    main(["predict", "--config", str(write_config(tmp_path, dataset, tiny_weights)), "--trainer.accelerator", "gpu",
+          "--trainer.precision", precision])
+    check_run(tmp_path / "out", precision, accelerator="cuda")
 
 
 def test_resume_with_another_precision_is_refused(tmp_path, monkeypatch, dataset):

@@ -19,7 +19,7 @@ DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 OUT=${OUT:?set OUT to the folder the results go to}
 WORK=${PAINTSEG_GPU_WORK:-/tmp/paintseg-gpu}    # random checkpoints, engines, predict output
-BUDGET=${PAINTSEG_GPU_BUDGET:-520}              # seconds for the whole script: the call's limit (580 s) less a margin
+BUDGET=${PAINTSEG_GPU_BUDGET:-540}              # seconds for the whole script: the call's limit (580 s) less a margin
 STEP_LIMIT=${PAINTSEG_GPU_STEP_LIMIT:-120}      # seconds for each step before the suite (tests, tiny weights, predict)
 PYTHON=${PYTHON:-python3}
 START=$SECONDS

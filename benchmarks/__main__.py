@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     def folder(results: dict) -> Path:
         return args.out or REPO / "benchmarks" / "results" / f"{results['date'][:10]}-{results['machine_tag']}"
 
-    # Written after every case too: a run stopped from outside keeps the cases it finished.
+    # Every file, the plot too, written after every case: a run stopped from outside keeps the cases it finished.
     results = run_suite(config, reuse_engines=args.reuse_engines, time_budget=args.time_budget,
-                        on_progress=lambda partial: write_results(partial, folder(partial), figure=False))
+                        on_progress=lambda partial: write_results(partial, folder(partial)))
     out = folder(results)
     write_results(results, out)
     print(f"wrote {out}/results.json, results.md, latency.png")

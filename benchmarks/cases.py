@@ -69,6 +69,9 @@ class Case:
     warmup_steps: int | None = None
     repeats: int = 3  # timed runs over the images
     skip: str | None = None  # a reason not to run the case here, reported as its skip reason
+    # Seconds the case takes on the config's machine (process, build, warm-up, repeats), an estimate:
+    # under a time budget, a case that would not finish in what is left is not started.
+    estimate_seconds: float = 0.0
     sweep: dict | None = None  # set on the cases a scaling sweep derives: {case, parameter, value}
 
 
@@ -82,6 +85,7 @@ class Engine:
     precisions: list[str] = field(default_factory=lambda: ["fp32"])
     batch: list[int] = field(default_factory=lambda: [1, 5, 10])
     image_size: list[int] = field(default_factory=lambda: [512, 512, 512])
+    estimate_seconds: float = 0.0  # the export's, counted with the first case that needs it (see Case)
 
 
 @dataclass

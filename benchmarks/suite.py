@@ -39,6 +39,7 @@ STEPS = ("inpaint", "outpaint")
 PACKAGES = ("torch", "diffusers", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy",
             "opencv-python-headless", "matplotlib")
 MIB = 2**20
+COMMIT_VARIABLE = "PAINTSEG_COMMIT"
 
 
 def log(message: str) -> None:
@@ -279,12 +280,23 @@ def machine_facts(device: torch.device) -> dict:
         except metadata.PackageNotFoundError:
             versions[package] = None
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" and torch.cuda.is_available() else None
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "memory_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
             "gpu": gpu, "cuda": torch.version.cuda if gpu else None, "device": str(device),
             "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
-            "git_commit": commit.stdout.strip() or None}
+            "git_commit": source_commit()}
+
+
+def source_commit() -> str | None:
+    """The checkout's commit: ``PAINTSEG_COMMIT`` when set (a copy of the tree without git, as on
+    the GPU machine, is given it from a file written beforehand; empty: unknown), else git's."""
+    if COMMIT_VARIABLE in os.environ:
+        return os.environ[COMMIT_VARIABLE] or None
+    try:
+        found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    except OSError:  # no git here
+        return None
+    return found.stdout.strip() or None
 
 
 def machine_tag(facts: dict) -> str:
@@ -320,9 +332,10 @@ def run_suite(config: BenchConfig, reuse_engines: bool = False, time_budget: flo
     engine_errors: dict[str, str | None] = {}  # engine -> why its export failed, None once exported
     masks: dict[str, list[dict]] = {}  # case -> its masks of the first repeat, for the mask checks
     for case, record in zip(cases, results["cases"]):
-        spent = time.perf_counter() - started
-        if not record["skip_reason"] and time_budget is not None and spent > time_budget:
-            record["skip_reason"] = f"not started: the run's time budget of {time_budget:.0f} s was spent"
+        if not record["skip_reason"] and time_budget is not None:
+            export_first = case.backend in ENGINE_BACKENDS and case.engine not in engine_errors
+            needed = case.estimate_seconds + (config.engines[case.engine].estimate_seconds if export_first else 0)
+            record["skip_reason"] = over_budget(time.perf_counter() - started, time_budget, needed)
         if record["skip_reason"]:
             record["status"] = "skipped"
             log(f"{case.name}: skipped ({record['skip_reason']})")
@@ -354,6 +367,17 @@ def run_suite(config: BenchConfig, reuse_engines: bool = False, time_budget: flo
         if on_progress:
             on_progress(results)
     return results
+
+
+def over_budget(spent: float, budget: float, needed: float) -> str | None:
+    """Why a case that needs about ``needed`` seconds (its estimate, and its engine's export) must not
+    start, ``spent`` seconds into a run of ``budget``; None if it fits."""
+    if spent >= budget:
+        return f"not started: the run's time budget of {budget:.0f} s was spent"
+    if spent + needed > budget:
+        return (f"not started: it needs about {needed:.0f} s (the config's estimate) and {budget - spent:.0f} s "
+                f"of the run's time budget of {budget:.0f} s were left")
+    return None
 
 
 def prepare_engine(config: BenchConfig, name: str, tensorrt: bool, reuse: bool) -> str | None:

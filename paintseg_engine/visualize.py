@@ -14,8 +14,9 @@ NEGATIVE_COLOUR = (0, 160, 255)
 
 
 def overlay(image: torch.Tensor, mask: torch.Tensor, prompt) -> np.ndarray:
-    """The image with the mask tinted and outlined, and the prompt drawn on top."""
-    rgb = (image.permute(1, 2, 0).numpy() * 255).astype(np.float32)
+    """The image (any float dtype: a -true precision casts the batch's) with the mask tinted and
+    outlined, and the prompt drawn on top."""
+    rgb = (image.permute(1, 2, 0).float().numpy() * 255).astype(np.float32)
     m = mask.numpy()
     rgb[m] = (1 - TINT_ALPHA) * rgb[m] + TINT_ALPHA * MASK_TINT
     out = np.ascontiguousarray(rgb.round().astype(np.uint8))

@@ -22,3 +22,11 @@ def box_around():
         return (max(0, xs.min().item() - margin), max(0, ys.min().item() - margin),
                 min(w, xs.max().item() + 1 + margin), min(h, ys.max().item() + 1 + margin))
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """(SD-inpainting folder, DINO folder) of tiny random models, written once per session."""
+    from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
+
+    return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))

@@ -208,3 +208,33 @@ def test_a_spent_time_budget_starts_no_case(tmp_path):
     results = run_suite(config, time_budget=0)
     assert {r["status"] for r in results["cases"]} == {"skipped"}
     assert all("time budget of 0 s was spent" in r["skip_reason"] for r in results["cases"] if r["case"]["backend"] != "tensorrt")
+
+
+def test_a_case_starts_only_if_its_estimate_fits_in_the_time_left():
+    from benchmarks.suite import over_budget
+
+    assert over_budget(spent=100, budget=300, needed=150) is None
+    refusal = over_budget(spent=200, budget=300, needed=150)
+    assert "needs about 150 s" in refusal and "100 s of the run's time budget of 300 s were left" in refusal
+    assert "was spent" in over_budget(spent=300, budget=300, needed=0)
+
+
+def test_the_gpu_run_puts_the_headline_ratio_first_and_every_case_has_an_estimate():
+    config = load_config(REPO / "configs/bench/gpu.yaml")
+    names = [case.name for case in config.cases]
+    assert names[:2] == ["reference torch float16", "fast torch float16"] and names[-1] == "fast aoti"
+    assert config.ratios[0] == {"case": "fast torch float16", "baseline": "reference torch float16"}
+    assert all(case.estimate_seconds > 0 for case in config.cases)
+    assert all(engine.estimate_seconds > 0 for engine in config.engines.values())
+
+
+def test_the_commit_needs_no_git(monkeypatch, tmp_path):
+    from benchmarks.suite import COMMIT_VARIABLE, source_commit
+
+    monkeypatch.setenv(COMMIT_VARIABLE, "abc1234")
+    assert source_commit() == "abc1234"
+    monkeypatch.setenv(COMMIT_VARIABLE, "")  # the file was not written: unknown, not an error
+    assert source_commit() is None
+    monkeypatch.delenv(COMMIT_VARIABLE)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on this PATH
+    assert source_commit() is None

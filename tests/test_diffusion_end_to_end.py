@@ -14,7 +14,6 @@ from paintseg_engine.data import generate_dataset
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter
 from paintseg_engine.prompts import BoxPrompt
-from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
 from tests.scenes import disc_scene
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -23,18 +22,13 @@ TINY_FEATURES = dict(input_size=32)
 TINY_AMCP = dict(frame_size=96, iterations=3, num_samples=2)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))
-
-
 @pytest.mark.parametrize("config", ["reference.yaml", "fast.yaml"])
-def test_predict_with_a_shipped_config_on_tiny_weights(tmp_path, monkeypatch, weights, config):
+def test_predict_with_a_shipped_config_on_tiny_weights(tmp_path, monkeypatch, tiny_weights, config):
     settings = yaml.safe_load((CONFIGS / config).read_text())
     model = settings["model"]["segmenter"]["init_args"]
     # The shipped settings, on tiny weights and small sizes; float16 is for CUDA.
-    model["painter"]["init_args"].update(model=weights[0], dtype="float32", **TINY_PAINTER)
-    model["features"]["init_args"].update(model=weights[1], dtype="float32", **TINY_FEATURES)
+    model["painter"]["init_args"].update(model=tiny_weights[0], dtype="float32", **TINY_PAINTER)
+    model["features"]["init_args"].update(model=tiny_weights[1], dtype="float32", **TINY_FEATURES)
     model["config"].update(TINY_AMCP)
     out = tmp_path / "out"
     settings["trainer"].update(accelerator="cpu", enable_progress_bar=False)
@@ -54,14 +48,14 @@ def test_predict_with_a_shipped_config_on_tiny_weights(tmp_path, monkeypatch, we
     assert 0 <= json.loads((out / "generated/metrics.json").read_text())["iou"] <= 1
 
 
-def test_caches_give_identical_masks(weights):
+def test_caches_give_identical_masks(tiny_weights):
     image, gt = disc_scene(48, 64)
     prompt = BoxPrompt((10, 6, 50, 42))
-    features = DinoFeatures(weights[1], **TINY_FEATURES)
+    features = DinoFeatures(tiny_weights[1], **TINY_FEATURES)
     results = {}
     for cache in (True, False):
         # strength < 1 and blending make the painter use the image latents it caches.
-        painter = DiffusionPainter(weights[0], prompt="red disc", strength=0.75, blend_unmasked=True,
+        painter = DiffusionPainter(tiny_weights[0], prompt="red disc", strength=0.75, blend_unmasked=True,
                                    cache_text_embeddings=cache, cache_image_latents=cache, **TINY_PAINTER)
         results[cache] = segment(image, prompt, painter, features, AMCPConfig(**TINY_AMCP))
     assert results[True].mask.shape == gt.shape

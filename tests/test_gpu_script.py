@@ -22,9 +22,9 @@ def test_gpu_script_dry_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu-script")
     work, out = root / "work", root / "out"
     shutil.copytree(engine_dir, work / "bench" / "engines" / "aoti-512")
-    # A budget this busy machine cannot spend: every case must run (the budget has its own test).
+    # Limits this busy machine cannot spend: every case must run (the budget has its own test).
     env = {**os.environ, "OUT": str(out), "PAINTSEG_GPU_WORK": str(work), "PYTHON": sys.executable,
-           "PAINTSEG_GPU_BUDGET": "3000"}
+           "PAINTSEG_GPU_BUDGET": "3000", "PAINTSEG_GPU_STEP_LIMIT": "600"}
     run = subprocess.run(["bash", "benchmarks/gpu/run.sh", "--dry-run"], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=1200)
     log = (out / "run.log").read_text()

@@ -76,7 +76,7 @@ def point_prior(boxes: list[Box], points: list[Point], divisor: float, device: t
     offsets = torch.tensor([(b[1], b[0]) for b in boxes], dtype=torch.float32, device=device)
     yy = torch.arange(h, device=device, dtype=torch.float32)[None, :, None] + offsets[:, 0, None, None]
     xx = torch.arange(w, device=device, dtype=torch.float32)[None, None, :] + offsets[:, 1, None, None]
-    prior = torch.zeros(len(boxes), h, w, device=device)
+    prior = torch.zeros(len(boxes), h, w, device=device, dtype=torch.float32)
     for px, py in points:
         prior += torch.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sigma**2))
     return prior / prior.amax().clamp_min(1e-12)
@@ -99,7 +99,7 @@ def kmeans_1d(values: Tensor, k: int, steps: int, max_fit: int = KMEANS_MAX_FIT)
     centres = torch.quantile(sample, (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k)
     for _ in range(steps):
         labels = torch.bucketize(sample, (centres[1:] + centres[:-1]) / 2)
-        sums = torch.zeros(k, device=values.device).index_add_(0, labels, sample)
+        sums = torch.zeros(k, device=values.device, dtype=sample.dtype).index_add_(0, labels, sample)
         counts = torch.bincount(labels, minlength=k).float()
         updated = torch.where(counts > 0, sums / counts.clamp_min(1), centres).sort().values
         if torch.equal(updated, centres):
@@ -117,7 +117,7 @@ def cluster_votes(contrast: Tensor, clusters: int, pick: Literal["highest", "low
 
 def average_votes(votes: Tensor, boxes: list[Box], size: int) -> Tensor:
     """Average the crops' binary votes in the frame; a pixel outside a crop votes 0 there."""
-    total = torch.zeros(size, size, device=votes.device)
+    total = torch.zeros(size, size, device=votes.device, dtype=torch.float32)
     for vote, (x0, y0, x1, y1) in zip(votes, boxes):
         total[y0:y1, x0:x1] += vote.float()
     return total / len(boxes)

@@ -27,7 +27,7 @@ def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int
     GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when given. OpenCV
     seeds its colour models' k-means from its global generator: seeded here, equal inputs give
     equal masks. Definite and probable foreground count as object."""
-    bgr = np.ascontiguousarray((image.permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
+    bgr = np.ascontiguousarray((image.permute(1, 2, 0).float().cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
     cv2.setRNGSeed(seed)
     cv2.grabCut(bgr, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
                 cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK)

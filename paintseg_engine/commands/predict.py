@@ -9,6 +9,7 @@ so a resume with other settings is refused.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,9 @@ from ..run.datamodule import PaintSegDataModule
 from ..run.module import PaintSegModule
 from ..run.writer import PredictionWriter
 from .quiet import quiet_lightning
+
+# The module keeps the batch on the CPU on purpose (PaintSegModule.transfer_batch_to_device).
+warnings.filterwarnings("ignore", message="You have overridden `transfer_batch_to_device` in `LightningModule`")
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 MODEL_EXECUTION_ONLY = ("threads",)
@@ -85,8 +89,10 @@ class PaintSegCLI(LightningCLI):
         config = self.config[self.subcommand]
         data = {k: v for k, v in config.data.as_dict().items() if k not in EXECUTION_ONLY}
         model = {k: v for k, v in config.model.as_dict().items() if k not in MODEL_EXECUTION_ONLY}
+        # The precision and the device decide the masks too (Lightning casts the models and the batch).
+        trainer = {"precision": self.trainer.precision, "accelerator": self.trainer.strategy.root_device.type}
         settings = {"model": model, "data": data, "seed": config.seed_everything,
-                    "weights": weights_fingerprints(self.model)}
+                    "weights": weights_fingerprints(self.model), "trainer": trainer}
         for callback in self.trainer.callbacks:
             if isinstance(callback, PredictionWriter):
                 callback.settings = settings

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import lightning as L
+import torch
 from torch import Tensor, nn
 
 from ..amcp import PromptSegmenter, Segmenter
@@ -42,6 +43,13 @@ class PaintSegModule(L.LightningModule):
         # Lightning's CPU strategies give each process its share of the cores; this is where the work starts.
         processes = self.trainer.num_devices if self.device.type == "cpu" else 1
         use_threads(self.threads, *self.segmenter.components().values(), processes=processes)
+
+    def transfer_batch_to_device(self, batch: list[Item], device: torch.device, dataloader_idx: int) -> list[Item]:
+        """The batch stays on the CPU. The segmenter moves the image to the models' device itself (once
+        per image, in ``set_image``); the ground truth, the prompt and the metrics stay with the masks,
+        which come back to the CPU (Lightning's default moves every tensor, and a CUDA ``gt`` would
+        meet a CPU mask)."""
+        return batch
 
     def predict_step(self, batch: list[Item], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
         return [self.predict_item(item) for item in batch]

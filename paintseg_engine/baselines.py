@@ -1,4 +1,5 @@
-"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it.
+"""The classical baselines: GrabCut (Rother et al., 2004) as OpenCV implements it, from a box,
+and a graph cut seeded by clicks (GrabCut in mask mode, amcp/start.py) for the click protocol.
 
 OpenCV's GrabCut seeds the k-means of its colour models from OpenCV's global random generator,
 so the same call can give a full mask once and an empty one the next time. Each call here seeds
@@ -14,6 +15,9 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from .amcp.start import click_cut
+from .prompts import PointsPrompt
 
 # OpenCV's examples and most benchmark reports run GrabCut for 5 iterations.
 GRABCUT_ITERATIONS = 5
@@ -41,3 +45,16 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
     cv2.setRNGSeed(seed)
     cv2.grabCut(bgr, mask, (x0, y0, x1 - x0, y1 - y0), background, foreground, iterations, cv2.GC_INIT_WITH_RECT)
     return torch.from_numpy((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
+
+
+def click_grabcut_mask(image: Tensor, prompt: PointsPrompt, radius: float, reach: float,
+                       iterations: int = GRABCUT_ITERATIONS, seed: int = 0) -> Tensor:
+    """Bool [H, W]: the seeded cut from ``prompt``'s clicks on an RGB image [3, H, W] in [0, 1]:
+    discs of ``radius`` sure object (positive) or background (negative), discs of ``reach``
+    probable object, both as fractions of the image's longer side (AMCP's click_radius and
+    start_reach, so that both methods read the same clicks alike). ``seed`` as for grabcut_mask."""
+    height, width = image.shape[-2:]
+    prompt.region_box(height, width)  # refuses clicks outside the image, or none positive
+    side = max(height, width)
+    positive, negative = prompt.points()
+    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed)

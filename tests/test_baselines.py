@@ -23,3 +23,30 @@ def test_same_seed_same_mask_whatever_used_opencvs_generator_before():
 def test_item_seed_is_stable_across_processes_and_differs_between_items():
     assert grabcut_seed(0, "cat01") == zlib.crc32(b"0/cat01") & 0x7FFFFFFF  # no per-process hash()
     assert grabcut_seed(0, "cat01") != grabcut_seed(0, "cat02") != grabcut_seed(1, "cat02")
+
+
+def test_click_seeded_cut_finds_the_object_and_keeps_every_click():
+    from paintseg_engine.baselines import click_grabcut_mask
+    from paintseg_engine.prompts import PointsPrompt
+
+    from .scenes import iou
+
+    image, gt = disc_scene()
+    mask = click_grabcut_mask(image, PointsPrompt([(57.0, 48.0)]), radius=0.02, reach=0.1)
+    assert iou(mask, gt) > 0.9  # grown from a disc of radius 2.56 px to the whole disc
+    # A negative click on the object carves its disc out; the positive disc stays object.
+    carved = click_grabcut_mask(image, PointsPrompt([(57.0, 48.0)], [(70.0, 48.0)]), radius=0.05, reach=0.1)
+    assert carved[48, 57] and not carved[48, 70] and mask[48, 70]
+
+
+def test_click_seeded_cut_refuses_clicks_outside_the_image_or_none_positive():
+    import pytest
+
+    from paintseg_engine.baselines import click_grabcut_mask
+    from paintseg_engine.prompts import PointsPrompt, PromptError
+
+    image, _ = disc_scene()
+    with pytest.raises(PromptError, match=r"outside the 128x96"):
+        click_grabcut_mask(image, PointsPrompt([(200.0, 10.0)]), radius=0.02, reach=0.1)
+    with pytest.raises(PromptError, match="at least one positive"):
+        click_grabcut_mask(image, PointsPrompt([], [(10.0, 10.0)]), radius=0.02, reach=0.1)

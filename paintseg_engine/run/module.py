@@ -10,7 +10,7 @@ import lightning as L
 from torch import Tensor
 
 from ..amcp import AMCPConfig, Segmenter
-from ..baselines import GRABCUT_ITERATIONS, grabcut_mask, grabcut_seed
+from ..baselines import GRABCUT_ITERATIONS, click_grabcut_mask, grabcut_mask, grabcut_seed
 from ..clicks import NOC_THRESHOLDS, ClickProtocol, noc_key, number_of_clicks, simulate_clicks
 from ..features import ColorTextureFeatures, FeatureExtractor
 from ..imageio import ImageLoadError
@@ -35,7 +35,8 @@ class PaintSegModule(L.LightningModule):
     and the record adds the IoU after each click and NoC@85/90.
 
     ``method: grabcut`` replaces AMCP by OpenCV's GrabCut from the prompt's box, the classical
-    baseline, with the same records (no timings per iteration). It has no use for clicks.
+    baseline, with the same records (no timings per iteration); for clicks, by the graph cut
+    the clicks seed (``baselines.click_grabcut_mask``).
     Painter and features default to the weight-free components.
     """
 
@@ -85,11 +86,13 @@ class PaintSegModule(L.LightningModule):
         ``name`` (the item's) seeds GrabCut, with the run's seed (``amcp.seed``)."""
         height, width = image.shape[-2:]
         if self.method == "grabcut":
-            if isinstance(prompt, PointsPrompt):
-                raise ValueError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
+            seed = grabcut_seed(self.amcp.seed, name)
+            if type(prompt) is PointsPrompt:  # clicks alone: the seeded cut (a box with clicks keeps its box)
+                mask = click_grabcut_mask(image, prompt, self.amcp.click_radius, self.amcp.start_reach,
+                                          self.grabcut_iterations, seed)
+                return mask, mask, []
             box = prompt.region_box(height, width)
-            return (grabcut_mask(image, box, self.grabcut_iterations, grabcut_seed(self.amcp.seed, name)),
-                    prompt.initial_mask(height, width), [])
+            return grabcut_mask(image, box, self.grabcut_iterations, seed), prompt.initial_mask(height, width), []
         result = self.segmenter.predict(prompt)
         return result.mask.cpu(), result.prompt_mask.cpu(), [step.timings() for step in result.steps]
 

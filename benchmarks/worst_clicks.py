@@ -60,7 +60,7 @@ def main(args: list[str] | None = None) -> None:
         folder, record = amcp[dataset, name]
         peer = baseline.get((dataset, name))
         right = peer[0].overlay_path(dataset, name) if peer else None
-        file = f"{rank:02d}_{dataset}_{name}.png"
+        file = f"{rank:02d}_{dataset}_{name}.png".replace(" ", "_")  # COCO names hold spaces; links do not
         cv2.imwrite(str(options.out / file), side_by_side(folder.overlay_path(dataset, name), right))
         theirs = (f"{peer[1].noc90} | {peer[1].iou:.3f}" if peer else "- | -")
         lines.append(f"| {rank} | {dataset} | [{name}]({file}) | {record.noc90} | {len(record.click_ious)} | "

@@ -19,6 +19,7 @@ import numpy as np
 from paintseg_engine.run.folder import RunFolder
 
 GAP = 8  # px between the two overlays
+JPEG_QUALITY = 85  # pictures for a results page: a tenth of the PNG's size
 
 
 def by_name(folders: list[Path]) -> dict[tuple[str, str], tuple[RunFolder, object]]:
@@ -60,8 +61,9 @@ def main(args: list[str] | None = None) -> None:
         folder, record = amcp[dataset, name]
         peer = baseline.get((dataset, name))
         right = peer[0].overlay_path(dataset, name) if peer else None
-        file = f"{rank:02d}_{dataset}_{name}.png".replace(" ", "_")  # COCO names hold spaces; links do not
-        cv2.imwrite(str(options.out / file), side_by_side(folder.overlay_path(dataset, name), right))
+        file = f"{rank:02d}_{dataset}_{name}.jpg".replace(" ", "_")  # COCO names hold spaces; links do not
+        cv2.imwrite(str(options.out / file), side_by_side(folder.overlay_path(dataset, name), right),
+                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         theirs = (f"{peer[1].noc90} | {peer[1].iou:.3f}" if peer else "- | -")
         lines.append(f"| {rank} | {dataset} | [{name}]({file}) | {record.noc90} | {len(record.click_ious)} | "
                      f"{record.iou:.3f} | {theirs} |")

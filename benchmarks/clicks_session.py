@@ -5,10 +5,13 @@ clicks and must give the same masks.
 
     python -m benchmarks.clicks_session                       # prints a table, writes JSON
     python -m benchmarks.clicks_session --clicks 5 --repeats 3 --out benchmarks/results/x.json
+    python -m benchmarks.clicks_session --cases weight-free      # the default's time per click only
 
 Cases: the weight-free default (``configs/default.yaml``) and the diffusion painter on a TINY
 random SD-inpainting checkpoint (random weights: the timings are what counts) with
 ``blend_unmasked`` on, so that its per-image work, the VAE encode of the image, is real.
+Besides wall seconds it reports the process's CPU seconds per click: with one thread
+(OMP_NUM_THREADS=1) that is the time on an idle core, which a loaded machine's wall time is not.
 """
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ def tiny_diffusion(folder: Path) -> tuple[Segmenter, str]:
     return Segmenter(painter, ColorTextureFeatures(), TINY_AMCP), "tiny random SD-inpainting, DDIM 4 steps, blend_unmasked, frame 128"
 
 
+CASES = {"weight-free": lambda scratch: weight_free(), "tiny-diffusion": tiny_diffusion}
+
+
 def click_run(image: torch.Tensor, gt: torch.Tensor, clicks: int, session: Segmenter, one_shot: bool):
-    """(seconds per click, masks) for ``clicks`` simulated clicks."""
+    """(wall seconds per click, CPU seconds per click, IoUs) for ``clicks`` simulated clicks."""
     if one_shot:
         def predict(positive, negative):
             return segment(image, PointsPrompt(positive, negative), session.painter, session.features,
@@ -57,10 +63,10 @@ def click_run(image: torch.Tensor, gt: torch.Tensor, clicks: int, session: Segme
 
         def predict(positive, negative):
             return session.predict(PointsPrompt(positive, negative)).mask
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run = simulate_clicks(predict, gt, None, clicks, stop_iou=None)
-    seconds = time.perf_counter() - start
-    return seconds / len(run.clicks), run.ious
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return seconds / len(run.clicks), cpu_seconds / len(run.clicks), run.ious
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -68,28 +74,33 @@ def main(args: list[str] | None = None) -> dict:
     parser.add_argument("--clicks", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     options = parser.parse_args(args)
     image_np, gt_np = make_scene(np.random.default_rng(7), 240, 320)
     image = torch.from_numpy(image_np).permute(2, 0, 1).float() / 255
     gt = torch.from_numpy(gt_np)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for build in (weight_free, lambda: tiny_diffusion(Path(scratch))):
-            session, description = build()
+        for case in options.cases:
+            session, description = CASES[case](Path(scratch))
             click_run(image, gt, 1, session, one_shot=False)  # warm-up
-            times = {"one_shot": [], "session": []}
+            times, cpu_times = {"one_shot": [], "session": []}, {"one_shot": [], "session": []}
             ious = {}
             for _ in range(options.repeats):  # interleaved, so machine load falls on both alike
                 for mode in times:
-                    seconds, ious[mode] = click_run(image, gt, options.clicks, session, mode == "one_shot")
+                    seconds, cpu_seconds, ious[mode] = click_run(image, gt, options.clicks, session, mode == "one_shot")
                     times[mode].append(seconds)
+                    cpu_times[mode].append(cpu_seconds)
             before, after = np.median(times["one_shot"]), np.median(times["session"])
             rows.append({"case": description, "clicks": options.clicks, "repeats": options.repeats,
                          "seconds_per_click_one_shot": before, "seconds_per_click_session": after,
                          "speedup": before / after, "same_ious": ious["one_shot"] == ious["session"],
-                         "seconds_per_click_runs": times})
+                         "cpu_seconds_per_click_session": np.median(cpu_times["session"]),
+                         "seconds_per_click_runs": times, "cpu_seconds_per_click_runs": cpu_times,
+                         "ious_session": ious["session"]})
             print(f"{description}: {before:.3f} s/click one-shot, {after:.3f} s/click session "
-                  f"(x{before / after:.2f}); same IoUs after every click: {rows[-1]['same_ious']}", flush=True)
+                  f"(x{before / after:.2f}), {rows[-1]['cpu_seconds_per_click_session']:.3f} CPU s/click session; "
+                  f"same IoUs after every click: {rows[-1]['same_ious']}", flush=True)
     result = {"date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),
               "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "load_average_at_end": os.getloadavg(), "rows": rows}

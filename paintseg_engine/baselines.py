@@ -1,6 +1,7 @@
-"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it, as a segmenter
-with AMCP's session interface, so that every door (the dataset run, ``paintseg segment``, the app,
-the benchmarks) runs it from a config's ``segmenter:`` section.
+"""The classical baselines: GrabCut (Rother et al., 2004) as OpenCV implements it, from a box, and a
+graph cut seeded by clicks (GrabCut in mask mode, amcp/start.py) for the click protocol, as one
+segmenter with AMCP's session interface, so that every door (the dataset run, ``paintseg segment``,
+the app, the benchmarks) runs it from a config's ``segmenter:`` section.
 
 OpenCV's GrabCut seeds the k-means of its colour models from OpenCV's global random generator,
 so the same call can give a full mask once and an empty one the next time. Each image here seeds
@@ -16,8 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .amcp.config import AMCPConfig
 from .amcp.refine import seeded_grabcut
 from .amcp.segmenter import PromptSegmenter, Segmentation, StepRecord, check_image
+from .amcp.start import click_cut
 from .errors import PromptError, SettingsError
 from .prompts import PointsPrompt, Prompt
 
@@ -46,16 +49,19 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
 
 
 class GrabCutSegmenter(PromptSegmenter):
-    """GrabCut from the prompt's box: one cut of ``iterations``, seeded per image by ``seed`` and
-    the name ``set_image`` is given. It reports no iterations (``on_step`` is never called) and
-    takes no clicks: a points prompt gives no box (compare with its box run)."""
+    """GrabCut from the prompt's box, or for clicks alone the cut they seed (``click_grabcut_mask``,
+    reading clicks as AMCP does: ``click_radius`` and ``start_reach``, AMCPConfig's defaults): one cut
+    of ``iterations``, seeded per image by ``seed`` and the name ``set_image`` is given. It reports
+    no iterations (``on_step`` is never called)."""
 
     method = "grabcut"
 
-    def __init__(self, iterations: int = GRABCUT_ITERATIONS, seed: int = 0):
+    def __init__(self, iterations: int = GRABCUT_ITERATIONS, seed: int = 0,
+                 click_radius: float = AMCPConfig.click_radius, start_reach: float = AMCPConfig.start_reach):
         if iterations < 1:
             raise SettingsError(f"GrabCutSegmenter: iterations={iterations!r} (allowed: >= 1)")
         self.iterations, self.seed = iterations, seed
+        self.click_radius, self.start_reach = click_radius, start_reach
         self.reset_image()
 
     def set_image(self, image: Tensor, name: str = "") -> None:
@@ -68,8 +74,23 @@ class GrabCutSegmenter(PromptSegmenter):
     def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
         if self.image is None:
             raise RuntimeError("GrabCutSegmenter.set_image(image) must be called before predict()")
-        if isinstance(prompt, PointsPrompt):
-            raise PromptError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
         height, width = self.image.shape[-2:]
+        if type(prompt) is PointsPrompt:  # clicks alone: the seeded cut (a box with clicks keeps its box)
+            mask = click_grabcut_mask(self.image, prompt, self.click_radius, self.start_reach, self.iterations,
+                                      self.image_seed)
+            return Segmentation(mask=mask, prompt_mask=mask)
         mask = grabcut_mask(self.image, prompt.region_box(height, width), self.iterations, self.image_seed)
         return Segmentation(mask=mask, prompt_mask=prompt.initial_mask(height, width))
+
+
+def click_grabcut_mask(image: Tensor, prompt: PointsPrompt, radius: float, reach: float,
+                       iterations: int = GRABCUT_ITERATIONS, seed: int = 0) -> Tensor:
+    """Bool [H, W]: the seeded cut from ``prompt``'s clicks on an RGB image [3, H, W] in [0, 1]:
+    discs of ``radius`` sure object (positive) or background (negative), discs of ``reach``
+    probable object, both as fractions of the image's longer side (AMCP's click_radius and
+    start_reach, so that both methods read the same clicks alike). ``seed`` as for grabcut_mask."""
+    height, width = image.shape[-2:]
+    prompt.region_box(height, width)  # refuses clicks outside the image, or none positive
+    side = max(height, width)
+    positive, negative = prompt.points()
+    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed)

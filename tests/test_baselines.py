@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from paintseg_engine.baselines import GrabCutSegmenter, grabcut_mask, grabcut_seed
+from paintseg_engine.baselines import GrabCutSegmenter, click_grabcut_mask, grabcut_mask, grabcut_seed
 from paintseg_engine.errors import PromptError, SettingsError
 from paintseg_engine.metrics import mask_iou
 from paintseg_engine.prompts import BoxPrompt, PointsPrompt
@@ -44,10 +44,30 @@ def test_grabcut_segmenter_is_the_seeded_cut_of_the_items_name():
     result = segmenter.predict(BoxPrompt((10, 8, 110, 88)))
     assert torch.equal(result.mask, grabcut_mask(image, (10, 8, 110, 88), 3, grabcut_seed(7, "scene_003")))
     assert result.steps == [] and segmenter.method == "grabcut"
-    with pytest.raises(PromptError, match="starts from a box"):
-        segmenter.predict(PointsPrompt([(50, 40)]))
+    clicks = PointsPrompt([(57.0, 48.0)])
+    assert torch.equal(segmenter.predict(clicks).mask, click_grabcut_mask(image, clicks, 0.02, 0.1, 3,
+                                                                           grabcut_seed(7, "scene_003")))
     segmenter.reset_image()
     with pytest.raises(RuntimeError, match="set_image"):
         segmenter.predict(BoxPrompt((10, 8, 110, 88)))
     with pytest.raises(SettingsError, match="iterations=0"):
         GrabCutSegmenter(iterations=0)
+
+
+def test_click_seeded_cut_finds_the_object_and_keeps_every_click():
+    from .scenes import iou
+
+    image, gt = disc_scene()
+    mask = click_grabcut_mask(image, PointsPrompt([(57.0, 48.0)]), radius=0.02, reach=0.1)
+    assert iou(mask, gt) > 0.9  # grown from a disc of radius 2.56 px to the whole disc
+    # A negative click on the object carves its disc out; the positive disc stays object.
+    carved = click_grabcut_mask(image, PointsPrompt([(57.0, 48.0)], [(70.0, 48.0)]), radius=0.05, reach=0.1)
+    assert carved[48, 57] and not carved[48, 70] and mask[48, 70]
+
+
+def test_click_seeded_cut_refuses_clicks_outside_the_image_or_none_positive():
+    image, _ = disc_scene()
+    with pytest.raises(PromptError, match=r"outside the 128x96"):
+        click_grabcut_mask(image, PointsPrompt([(200.0, 10.0)]), radius=0.02, reach=0.1)
+    with pytest.raises(PromptError, match="at least one positive"):
+        click_grabcut_mask(image, PointsPrompt([], [(10.0, 10.0)]), radius=0.02, reach=0.1)

@@ -30,6 +30,8 @@ def test_results_table_is_well_formed(tmp_path):
     assert rows[0]["iou"] == pytest.approx(0.7) and rows[0]["noc85"] is None and rows[0]["miou_at_1"] is None
     assert rows[2]["noc85"] == 2.5 and rows[2]["miou_at_1"] == pytest.approx(0.3)
     assert rows[2]["miou_at_5"] == pytest.approx(0.6) and rows[2]["seconds_per_image"] == 8.0
+    assert rows[2]["miou_at_20"] == pytest.approx(0.6) and rows[2]["seconds_per_click"] == pytest.approx(3.4167)
+    assert rows[0]["seconds_per_click"] is None  # box prompts have no clicks
     write_results(rows, tmp_path, "T", "notes")
     lines = (tmp_path / "results.md").read_text().splitlines()
     table = [line for line in lines if line.startswith("|")]

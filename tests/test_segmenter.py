@@ -119,3 +119,23 @@ def test_a_step_record_prints_as_one_short_line():
     record = StepRecord(2, "inpaint", "OpenCVPainter", torch.ones(30, 40, dtype=torch.bool), 0.5, 0.1, 0.25, 0.15)
     assert str(record) == "iteration 2 inpaint: 0.500 s (paint 0.100, features 0.250, update 0.150), mask 100.0% of 40x30"
     assert "tensor" not in repr(record)
+
+
+def test_clicks_start_from_the_cut_they_seed_or_from_the_whole_image(scene):
+    from tests.scenes import iou
+
+    image, gt = scene
+    click = PointsPrompt([(57.0, 48.0)])
+    from_clicks = segment(image, click, config=AMCPConfig(**{**vars(CONFIG), "points_start": "clicks"}))
+    assert iou(from_clicks.prompt_mask, gt) > 0.9 and iou(from_clicks.mask, gt) > 0.9
+    from_image = segment(image, click, config=CONFIG)  # the reference's start
+    assert from_image.prompt_mask.all()
+
+
+def test_points_start_outside_its_choices_is_refused():
+    from paintseg_engine.amcp.config import SettingsError
+
+    with pytest.raises(SettingsError, match=r"points_start='box' \(allowed: 'image' or 'clicks'\)"):
+        AMCPConfig(points_start="box")
+    with pytest.raises(SettingsError, match=r"start_valid_scale=0.5 \(allowed: >= 1.0\)"):
+        AMCPConfig(start_valid_scale=0.5)

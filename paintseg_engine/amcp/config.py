@@ -62,6 +62,14 @@ class AMCPConfig:
     # this radius (fraction of the frame side) around positive clicks stay object, around
     # negative clicks background.
     click_radius: float = 0.02
+    # Where AMCP starts for clicks: the whole image (reference), or a graph cut seeded by the
+    # clicks (start.py; not in the reference): discs of click_radius sure, discs of start_reach
+    # (fraction of the frame side) around positive clicks probable object, cut by start_iterations
+    # of GrabCut in the frame. The valid region is then the start's box scaled by start_valid_scale.
+    points_start: Literal["image", "clicks"] = "image"
+    start_reach: float = 0.1
+    start_iterations: int = 5
+    start_valid_scale: float = 2.0
 
     # Mask update: votes averaged over samples, thresholded, kept inside the prompt's box scaled
     # by valid_region_scale, then opened and closed with a cross of this size.
@@ -106,6 +114,10 @@ class AMCPConfig:
             "point_prior_weight": at_least(0),
             "point_prior_decay": at_least(0),
             "click_radius": (lambda v: 0.0 <= v < 0.5, "[0, 0.5)"),
+            "points_start": (lambda v: v in ("image", "clicks"), "'image' or 'clicks'"),
+            "start_reach": (lambda v: 0.0 <= v <= 1.0, "[0, 1]"),
+            "start_iterations": at_least(1),
+            "start_valid_scale": at_least(1.0),
             "vote_threshold": (lambda v: 0.0 < v <= 1.0, "(0, 1]"),
             "valid_region_scale": at_least(1.0),
             "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),

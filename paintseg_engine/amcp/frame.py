@@ -70,11 +70,13 @@ def valid_region(box: tuple[float, float, float, float], scale: float, letterbox
     return region & letterbox.content(device)
 
 
-def click_discs(points: list[Point], radius: float, size: int, device: torch.device | None = None) -> Tensor:
-    """[S, S] bool: the pixels within ``radius`` of any of the frame points."""
-    yy = torch.arange(size, device=device, dtype=torch.float32)[:, None]
-    xx = torch.arange(size, device=device, dtype=torch.float32)[None, :]
-    discs = torch.zeros(size, size, dtype=torch.bool, device=device)
+def click_discs(points: list[Point], radius: float, size: int | tuple[int, int],
+                device: torch.device | None = None) -> Tensor:
+    """Bool [H, W] (a square [S, S] for an int ``size``): the pixels within ``radius`` of any of the points."""
+    height, width = (size, size) if isinstance(size, int) else size
+    yy = torch.arange(height, device=device, dtype=torch.float32)[:, None]
+    xx = torch.arange(width, device=device, dtype=torch.float32)[None, :]
+    discs = torch.zeros(height, width, dtype=torch.bool, device=device)
     for px, py in points:
         discs |= (xx - px) ** 2 + (yy - py) ** 2 <= radius**2
     return discs

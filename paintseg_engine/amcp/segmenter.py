@@ -15,10 +15,11 @@ from torch import Tensor
 from ..features import ColorTextureFeatures, FeatureExtractor
 from ..painters import OpenCVPainter, Painter
 from ..errors import PromptError
-from ..prompts import Prompt
+from ..prompts import Prompt, box_of
 from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
 from .refine import refine_mask
+from .start import click_cut
 from .steps import StepContext, step_at, synced_elapsed
 
 # How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
@@ -167,18 +168,28 @@ class Segmenter(PromptSegmenter):
         height, width = self.image_size
 
         # 1. The prompt in the frame: starting mask, clicks, and where the object may be.
-        prompt_mask = prompt.initial_mask(height, width).to(device)
+        box = prompt.region_box(height, width)  # also checks the prompt against the image
         positive, negative = [[letterbox.point_to_frame(*p) for p in points] for points in prompt.points()]
+        radius = cfg.click_radius * cfg.frame_size
+        kind, scale = prompt.kind, cfg.valid_region_scale
+        if prompt.kind == "points" and cfg.points_start == "clicks":
+            # Start where the clicks say the object is (start.py); from there on the clicks'
+            # start is to AMCP what a coarse mask is, the valid region sized from it.
+            start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
+                              cfg.start_iterations, cfg.seed, self.content)
+            prompt_mask = letterbox.mask_from_frame(start)
+            box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
+        else:
+            prompt_mask = prompt.initial_mask(height, width).to(device)
         # Clicks are hard constraints: a disc around each positive click is object, around each
         # negative click background. (A negative prior, as broad as the positive one, cancels it.)
-        radius = cfg.click_radius * cfg.frame_size
         seeds = click_discs(positive, radius, cfg.frame_size, device) & self.content
         blocked = click_discs(negative, radius, cfg.frame_size, device)
-        valid = valid_region(prompt.region_box(height, width), cfg.valid_region_scale, letterbox, device) & ~blocked
+        valid = valid_region(box, scale, letterbox, device) & ~blocked
         foreground = (letterbox.mask_to_frame(prompt_mask) & self.content & ~blocked) | seeds
         if not foreground.any():
             raise PromptError(f"the {prompt.kind} prompt covers no pixel of the frame (image {height}x{width})")
-        ctx = StepContext(frame=self.frame, valid=valid, positive=positive, prompt_kind=prompt.kind,
+        ctx = StepContext(frame=self.frame, valid=valid, positive=positive, prompt_kind=kind,
                           inpaint_painter=self.painter, outpaint_painter=self.outpaint_painter,
                           features=self.features, config=cfg,
                           generator=torch.Generator().manual_seed(cfg.seed))

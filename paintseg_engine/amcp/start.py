@@ -1,0 +1,36 @@
+"""Where AMCP starts for clicks: a graph cut seeded by them (GrabCut in mask mode).
+
+Discs around positive clicks are sure object, discs around negative ones sure background, every
+other pixel probable background: the object's colour model is fitted to the positive discs, the
+background's to the rest, and the cut grows the object from its discs along the image's edges.
+It is the cut of refine.py with nothing probable-object to start from and the whole image as
+its window, so the two stay one call of OpenCV's GrabCut.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .frame import Point, click_discs
+from .refine import refine_mask
+
+
+def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
+              iterations: int, seed: int = 0, inside: Tensor | None = None) -> Tensor:
+    """Bool [H, W]: the object the clicks (image pixels) point at in ``image`` ([3, H, W] in [0, 1]).
+
+    Discs of ``radius`` are sure, discs of ``reach`` around positive clicks probable object
+    (the object is most likely near its click, and its colour model needs more than a disc's
+    few pixels); nothing outside ``inside`` (bool [H, W], default everywhere) is object.
+    A positive disc always stays object; where a negative disc overlaps it, the positive one
+    wins (the protocol never clicks a pixel twice, so the later meaning cannot be known).
+    """
+    height, width = image.shape[-2:]
+    allowed = torch.ones(height, width, dtype=torch.bool, device=image.device) if inside is None else inside
+    sure = click_discs(positive, radius, (height, width), image.device) & allowed
+    if not sure.any():
+        raise ValueError("click_cut needs at least one positive click inside the image")
+    allowed = allowed & ~(click_discs(negative, radius, (height, width), image.device) & ~sure)
+    probable = click_discs(positive, reach, (height, width), image.device) & allowed
+    # min_kept 0: the discs are the start, any cut of them is an answer.
+    return refine_mask(image, probable, allowed, sure, iterations, context=0.0, min_kept=0.0, seed=seed)

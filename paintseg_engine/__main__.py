@@ -1,5 +1,5 @@
 """``paintseg``: one command, three doors. ``paintseg segment`` (one image) and ``paintseg app``
-(the web app) import only what they need; everything else (``paintseg predict ...``) is the
+(the web app) import only what they need, as does ``paintseg to_coco`` (a folder dataset as COCO); everything else (``paintseg predict ...``) is the
 LightningCLI run of commands/predict.py, whose Lightning import would slow the other two down."""
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] == ["segment"]:
         from .commands.segment import main as segment
         return segment(argv[1:])
+    if argv[:1] == ["to_coco"]:
+        from .data.to_coco import main as to_coco
+        return to_coco(argv[1:])
     if argv[:1] == ["app"]:
         from .commands.app import main as app
         return app(argv[1:])

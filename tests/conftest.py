@@ -17,3 +17,12 @@ def box_around():
         return (max(0, xs.min().item() - margin), max(0, ys.min().item() - margin),
                 min(w, xs.max().item() + 1 + margin), min(h, ys.max().item() + 1 + margin))
     return make
+
+
+@pytest.fixture
+def coco_dataset(tmp_path):
+    """(root, annotations, detections, annotations dict): see tests.scenes.coco_scenes."""
+    pytest.importorskip("pycocotools", reason="the coco extra is not installed: pip install -e '.[coco]'")
+    from tests.scenes import coco_scenes
+    root = tmp_path / "coco"
+    return (root, *coco_scenes(root))

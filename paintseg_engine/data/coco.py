@@ -58,13 +58,19 @@ class CocoImage:
 def decode_segmentation(segmentation: dict | list, height: int, width: int) -> torch.Tensor:
     """Bool [H, W] from a COCO segmentation: polygons, uncompressed RLE or compressed RLE."""
     mask_utils = require_pycocotools()
-    if isinstance(segmentation, list):  # polygons: one RLE per polygon, merged
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return torch.from_numpy(mask_utils.decode(rle).astype(bool))
+    try:
+        if isinstance(segmentation, list):  # polygons: one RLE per polygon, merged
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        elif isinstance(segmentation.get("counts"), list):  # uncompressed RLE
+            rle = mask_utils.frPyObjects(segmentation, height, width)
+        else:
+            rle = segmentation
+        mask = mask_utils.decode(rle).astype(bool)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise ValueError(f"segmentation cannot be decoded ({type(err).__name__}: {err})") from None
+    if mask.shape != (height, width):
+        raise ValueError(f"segmentation is {mask.shape} but its image is {(height, width)} (HxW)")
+    return torch.from_numpy(mask)
 
 
 def encode_mask(mask: Tensor | np.ndarray) -> dict:
@@ -163,15 +169,16 @@ def read_detections(path: str | Path, annotations: CocoAnnotations, score_thresh
     return {image_id: tuple(instances) for image_id, instances in found.items()}
 
 
-def list_coco_images(root: str | Path, annotations: str | Path, categories: list[int | str] | None = None,
-                     max_images: int | None = None, detections: str | Path | None = None,
-                     score_threshold: float = 0.0) -> list[CocoImage]:
+def list_coco_images(root: str | Path, annotations: str | Path | CocoAnnotations,
+                     categories: list[int | str] | None = None, max_images: int | None = None,
+                     detections: str | Path | None = None, score_threshold: float = 0.0) -> list[CocoImage]:
     """Every image of the (filtered) dataset with its instances, by image id. An image with no
-    instance stays in the list: it still counts in the evaluation (a missed object lowers AP)."""
+    instance stays in the list: it still counts in the evaluation (a missed object lowers AP).
+    ``annotations`` already read keep their own category filter."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no COCO image root {root} (images are read from <root>/<file_name>)")
-    coco = CocoAnnotations(annotations, categories)
+    coco = annotations if isinstance(annotations, CocoAnnotations) else CocoAnnotations(annotations, categories)
     detected = read_detections(detections, coco, score_threshold) if detections else None
     images = []
     for image_id in coco.image_ids(max_images):

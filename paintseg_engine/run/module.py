@@ -17,6 +17,7 @@ from ..imageio import ImageLoadError
 from ..metrics import mask_fbeta, mask_iou
 from ..painters import OpenCVPainter, Painter
 from ..prompts import PointsPrompt, Prompt, PromptError
+from .coco import coco_record
 from .records import Failure, Prediction, PredictionRecord
 
 # What one item may fail with and the run go on: bad files, prompts and inputs. A bug elsewhere
@@ -52,22 +53,53 @@ class PaintSegModule(L.LightningModule):
         self.segmenter = Segmenter(self.painter, self.features, self.amcp)
 
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
-        return [self.predict_item(item) for item in batch]
+        predictions = []
+        for item in batch:
+            predictions += self.predict_instances(item) if "instances" in item else [self.predict_item(item)]
+        return predictions
 
-    def predict_item(self, item: dict) -> Prediction:
+    def predict_instances(self, item: dict) -> list[Prediction]:
+        """One prediction per instance of a COCO image (run/coco.py), all on one segmenter session:
+        the image is set once; an instance that fails fails alone. Each record's seconds are its
+        own prompt's plus an equal share of setting the image."""
+        dataset, instances = item["dataset"], item["instances"]
+        start = time.perf_counter()
+        error = item.get("error")
+        if error is None and instances:
+            try:
+                self.set_image(item["image"])
+            except ITEM_ERRORS as failure:
+                error = f"{item['name']}: {failure}"
+        if error is not None:
+            return [Prediction(i["name"], dataset, failure=Failure(i["name"], dataset, error)) for i in instances]
+        share = (time.perf_counter() - start) / max(1, len(instances))
+        predictions = []
+        for instance in instances:
+            prediction = self.predict_item({**instance, "dataset": dataset, "image": item["image"]}, image_set=True)
+            if prediction.record is not None:
+                prediction.record.seconds += share
+                prediction.record.coco = coco_record(instance["coco"], prediction.mask, prediction.prompt)
+            predictions.append(prediction)
+        return predictions
+
+    def set_image(self, image: Tensor) -> None:
+        if self.method == "amcp":
+            self.segmenter.set_image(image.to(self.device))  # once per image, however many prompts
+
+    def predict_item(self, item: dict, image_set: bool = False) -> Prediction:
         name, dataset = item["name"], item["dataset"]
         if "error" in item:  # the DataModule could not read it
             return Prediction(name, dataset, failure=Failure(name, dataset, item["error"]))
         try:
-            return self.segment_item(item)
+            return self.segment_item(item, image_set)
         except ITEM_ERRORS as error:
             return Prediction(name, dataset, failure=Failure(name, dataset, f"{item.get('path', name)}: {error}"))
 
-    def segment_item(self, item: dict) -> Prediction:
+    def segment_item(self, item: dict, image_set: bool = False) -> Prediction:
         start = time.perf_counter()
         image, prompt, gt, ignore = item["image"], item["prompt"], item.get("gt"), item.get("ignore")
-        if self.method == "amcp":
-            self.segmenter.set_image(image.to(self.device))  # once per image, however many prompts
+        if not image_set:
+            self.set_image(image)
         record = PredictionRecord(name=item["name"], dataset=item["dataset"], prompt=prompt.kind, method=self.method,
                                   iou=None, prompt_iou=None, fbeta=None, seconds=0.0)
         if isinstance(prompt, ClickProtocol):

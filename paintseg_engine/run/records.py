@@ -29,6 +29,8 @@ class PredictionRecord:
     noc85: int | None = None
     noc90: int | None = None
     max_clicks: int | None = None
+    # A COCO instance (run/coco.py): image_id, category_id, score, the mask and prompt as RLE, prompt_bbox.
+    coco: dict | None = None
 
     def step_seconds(self, step: str) -> float | None:
         """Mean seconds of this image's I-steps (``inpaint``) or O-steps (``outpaint``)."""

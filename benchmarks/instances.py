@@ -12,7 +12,6 @@ load average before and after, because the machine this ran on is shared.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -24,6 +23,7 @@ import torch
 
 from paintseg_engine import BoxPrompt, Segmenter, segment
 from paintseg_engine.data.synthetic import make_multi_scene
+from paintseg_engine.imageio import write_json_atomic
 from paintseg_engine.prompts import box_of
 
 from .cases import REPO
@@ -80,11 +80,10 @@ def main(args: list[str] | None = None) -> dict:
               f"{row['seconds_per_instance_session']:.3f} s/instance session; same masks: {same}; "
               f"load {load_before:.1f} -> {row['load_average'][1]:.1f}", flush=True)
     result = {"date": date.today().isoformat(), "config": str(CONFIG.relative_to(REPO)),
-              "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "rows": rows}
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                         f"{torch.get_num_threads()} torch threads", "rows": rows}
     if options.out:
-        options.out.parent.mkdir(parents=True, exist_ok=True)
-        options.out.write_text(json.dumps(result, indent=2))
+        write_json_atomic(options.out, result)
     return result
 
 

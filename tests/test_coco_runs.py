@@ -135,3 +135,18 @@ def test_coco_items_skip_finished_instances_and_finished_images(coco_dataset):
     item = images[0]
     assert [i["name"] for i in item["instances"]] == ["scene_001_a6", "scene_001_a7", "scene_001_a8"]
     assert item["coco_scope"].image_ids == (1, 2)  # AP is still computed on both images
+
+
+def test_a_coco_dataset_without_any_instance_still_reports_its_ap(tmp_path, coco_dataset):
+    from paintseg_engine.run.coco import CocoImages
+    from paintseg_engine.run.folder import RunFolder
+    from paintseg_engine.run.results import run_rows
+    from paintseg_engine.imageio import write_json_atomic
+    root, annotations, detections, _ = coco_dataset
+    images = CocoImages(root, "scenes", annotations, detections=detections, score_threshold=0.95)
+    assert len(images) == 2 and images[0]["instances"] == [] and "image" not in images[0]
+    run = RunFolder(tmp_path / "out")
+    write_json_atomic(run.coco_scope_path("scenes"), images.scope.to_json())
+    (row,) = run_rows(run, [], [], write_coco_results=True)
+    assert (row["dataset"], row["images"], row["mask_ap"], row["prompt_box_ap"]) == ("scenes", 0, 0.0, 0.0)
+    assert json.loads(run.coco_results_path("scenes").read_text()) == []

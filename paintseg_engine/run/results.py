@@ -74,6 +74,10 @@ def run_rows(run: RunFolder, records: list[PredictionRecord], failures: list[Fai
     """``summarize`` of one run's records, with the mask AP columns of its COCO datasets (and, when
     asked, their ``coco_results.json``)."""
     rows = summarize(records, failures)
+    # A COCO dataset with no instance to segment (no detection above the threshold) still has its AP: 0.
+    rows += [{**dict.fromkeys(COLUMNS), "dataset": dataset, "images": 0, "failed": 0}
+             for dataset in run.datasets() if run.coco_scope_path(dataset).is_file()
+             and dataset not in {row["dataset"] for row in rows}]
     for row in rows:
         row.update(mask_ap_columns(run, row["dataset"], records, write_coco_results))
     return rows

@@ -150,3 +150,14 @@ def test_a_coco_dataset_without_any_instance_still_reports_its_ap(tmp_path, coco
     (row,) = run_rows(run, [], [], write_coco_results=True)
     assert (row["dataset"], row["images"], row["mask_ap"], row["prompt_box_ap"]) == ("scenes", 0, 0.0, 0.0)
     assert json.loads(run.coco_results_path("scenes").read_text()) == []
+
+
+def test_a_bad_annotations_file_is_one_line_naming_it(tmp_path, coco_dataset):
+    from paintseg_engine.commands.predict import main
+    root, _, _, _ = coco_dataset
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    config = tmp_path / "run.yaml"
+    config.write_text(CONFIG.format(out=tmp_path / "out", method="amcp", dataset=json.dumps(spec(root, bad))))
+    with pytest.raises(SystemExit, match=f"paintseg: error: {bad} is not a JSON COCO annotations file"):
+        main(["predict", "--config", str(config)])

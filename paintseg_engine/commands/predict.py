@@ -15,6 +15,7 @@ from lightning.pytorch.cli import LightningCLI
 from torch import nn
 
 from ..amcp import SettingsError
+from ..data.coco import CocoFileError
 from ..run.datamodule import PaintSegDataModule
 from ..imageio import ImageLoadError
 from ..run.module import PaintSegModule
@@ -26,7 +27,7 @@ from ..run.writer import PredictionWriter, RunFailed
 
 # Errors a user can fix from their message alone: printed as one line, no traceback.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
-               ImageLoadError, PromptError, FileNotFoundError)
+               ImageLoadError, PromptError, FileNotFoundError, CocoFileError)
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 

@@ -55,6 +55,19 @@ class CocoImage:
     instances: tuple[CocoInstance, ...]
 
 
+@dataclass  # not frozen: Lightning's batch transfer refuses frozen dataclasses
+class CocoScope:
+    """What a dataset's mask AP is computed on: the annotations, the images run, the categories."""
+
+    annotations: str
+    image_ids: tuple[int, ...]
+    category_ids: tuple[int, ...]
+
+    def to_json(self) -> dict:
+        return {"annotations": self.annotations, "image_ids": list(self.image_ids),
+                "category_ids": list(self.category_ids)}
+
+
 def decode_segmentation(segmentation: dict | list, height: int, width: int) -> torch.Tensor:
     """Bool [H, W] from a COCO segmentation: polygons, uncompressed RLE or compressed RLE."""
     mask_utils = require_pycocotools()

@@ -8,30 +8,17 @@ image ids, category ids): what its mask AP is computed on, images without instan
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..coco_eval import box_to_xywh
-from ..data.coco import CocoAnnotations, CocoImage, CocoInstance, decode_segmentation, encode_mask, list_coco_images
+from ..data.coco import (CocoAnnotations, CocoImage, CocoInstance, CocoScope, decode_segmentation, encode_mask,
+                         list_coco_images)
 from ..data.protocols import PromptSettings, prompt_from_gt
 from ..imageio import ImageLoadError, load_image
 from ..prompts import BoxPrompt, Prompt, PromptError
-
-
-@dataclass  # not frozen: Lightning's batch transfer refuses frozen dataclasses
-class CocoScope:
-    """What a dataset's mask AP is computed on."""
-
-    annotations: str
-    image_ids: tuple[int, ...]
-    category_ids: tuple[int, ...]
-
-    def to_json(self) -> dict:
-        return {"annotations": self.annotations, "image_ids": list(self.image_ids),
-                "category_ids": list(self.category_ids)}
 
 
 class CocoImages(Dataset):

@@ -161,3 +161,15 @@ def test_a_bad_annotations_file_is_one_line_naming_it(tmp_path, coco_dataset):
     config.write_text(CONFIG.format(out=tmp_path / "out", method="amcp", dataset=json.dumps(spec(root, bad))))
     with pytest.raises(SystemExit, match=f"paintseg: error: {bad} is not a JSON COCO annotations file"):
         main(["predict", "--config", str(config)])
+
+
+def test_ddp_answers_each_image_on_one_rank_and_writes_the_results_once(tmp_path, coco_dataset):
+    root, annotations, _, _ = coco_dataset
+    out = tmp_path / "ddp"
+    code, log = predict(tmp_path, spec(root, annotations), out, "--trainer.devices", "2", "--trainer.strategy", "ddp",
+                        method="grabcut")
+    assert code == 0, log
+    assert len(records(out)) == 8 and log.count("| scenes | box | grabcut | 8 | 0 |") == 1
+    results = json.loads((out / "scenes/coco_results.json").read_text())
+    assert sorted(r["image_id"] for r in results) == [1] * 4 + [2] * 4  # both ranks' instances, once each
+    assert json.loads((out / "scenes/metrics.json").read_text())["mask_ap"] is not None

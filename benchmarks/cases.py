@@ -13,7 +13,6 @@ work before one is lent.
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,12 @@ import numpy as np
 import torch
 import yaml
 
-from paintseg_engine.amcp import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig, Segmenter
+from paintseg_engine.build import DEFAULT_SEGMENTER, build_segmenter, class_of, segmenter_section
 from paintseg_engine.prompts import BoxPrompt, box_of
 
 REPO = Path(__file__).resolve().parent.parent
+AMCP_SEGMENTER = DEFAULT_SEGMENTER["class_path"]
 DIFFUSION_PAINTER = "paintseg_engine.painters.diffusion.DiffusionPainter"
 # Weight sources of diffusion cases; anything else is a checkpoint folder or hub id.
 RANDOM_FULL_SIZE, TINY = "random_full_size", "tiny"
@@ -191,9 +192,14 @@ def merged(base: dict, override: dict) -> dict:
 
 def settings_model(config: BenchConfig, name: str) -> dict:
     """A settings block as {painter, features: {class_path, init_args}, amcp: {...}}: its model
-    config's ``model`` section with the block's painter/features/amcp overrides."""
+    config's AMCP segmenter (``model.segmenter.init_args``, its ``config`` as ``amcp``) with the
+    block's painter/features/amcp overrides."""
     block = config.settings[name]
-    model = yaml.safe_load((REPO / block["config"]).read_text())["model"]
+    segmenter = segmenter_section(REPO / block["config"])
+    if segmenter["class_path"] != AMCP_SEGMENTER:
+        raise ValueError(f"settings {name!r}: {block['config']} is not an AMCP config ({segmenter['class_path']})")
+    init_args = segmenter.get("init_args", {})
+    model = {"painter": init_args["painter"], "features": init_args["features"], "amcp": init_args.get("config", {})}
     for section in ("painter", "features"):
         model[section]["init_args"] = merged(model[section].get("init_args", {}), block.get(section, {}))
     model["amcp"] = merged(model.get("amcp", {}), block.get("amcp", {}))
@@ -234,9 +240,12 @@ def random_weights(case: Case, diffusion: bool) -> bool | None:
 # --- Building what a case runs --------------------------------------------------------------
 
 
-def instantiate(spec: dict, **init_args: Any):
-    module, _, name = spec["class_path"].rpartition(".")
-    return getattr(importlib.import_module(module), name)(**{**spec.get("init_args", {}), **init_args})
+def with_init_args(spec: dict, **init_args: Any) -> dict:
+    return {**spec, "init_args": {**spec.get("init_args", {}), **init_args}}
+
+
+def instantiate(spec: dict):
+    return class_of(spec["class_path"])(**spec.get("init_args", {}))
 
 
 def tiny_sd_folder(models_dir: str) -> Path:
@@ -263,23 +272,27 @@ def prepare_models(models_dir: str, sources: set[str]) -> None:
             write(folder)
 
 
-def build(config: BenchConfig, case: Case, resolved: dict, device: torch.device):
-    """(painter, features, AMCPConfig) of a case, on ``device``."""
+def build(config: BenchConfig, case: Case, resolved: dict, device: torch.device) -> Segmenter:
+    """The AMCP segmenter of a case, on ``device``, built as every door builds one (build.py)."""
     from export.random_weights import random_sd_components
 
     model = resolved["model"]
-    if not resolved["diffusion"]:
-        return instantiate(model["painter"]), instantiate(model["features"]), AMCPConfig(**model["amcp"])
-    weights = {RANDOM_FULL_SIZE: random_sd_components, TINY: lambda: str(tiny_sd_folder(config.models_dir))}
-    painter_model = weights[case.source]() if case.source in weights else case.source
-    features_model = (str(features_folder(config.models_dir, case.source)) if case.source in weights
-                      else model["features"]["init_args"]["model"])
-    backend_options = {**model["painter"]["init_args"].get("backend_options", {}), **case.backend_options}
-    if case.engine:
-        backend_options["engine_dir"] = config.engines[case.engine].out
-    painter = instantiate(model["painter"], model=painter_model, backend_options=backend_options)
-    features = instantiate(model["features"], model=features_model)
-    return painter.to(device), features.to(device), AMCPConfig(**model["amcp"])
+    painter, features = model["painter"], model["features"]
+    if resolved["diffusion"]:
+        weights = {RANDOM_FULL_SIZE: random_sd_components, TINY: lambda: str(tiny_sd_folder(config.models_dir))}
+        painter_model = weights[case.source]() if case.source in weights else case.source
+        features_model = (str(features_folder(config.models_dir, case.source)) if case.source in weights
+                          else features["init_args"]["model"])
+        backend_options = {**painter["init_args"].get("backend_options", {}), **case.backend_options}
+        if case.engine:
+            backend_options["engine_dir"] = config.engines[case.engine].out
+        painter = with_init_args(painter, model=painter_model, backend_options=backend_options)
+        if not isinstance(painter_model, str):  # random weights in memory: no folder a config could name
+            painter = instantiate(painter)
+        features = with_init_args(features, model=features_model)
+    section = {"class_path": AMCP_SEGMENTER, "init_args": {"painter": painter, "features": features,
+                                                           "config": model["amcp"]}}
+    return build_segmenter(section, device=device)
 
 
 def fixed_images(spec: Images) -> list[tuple[torch.Tensor, BoxPrompt]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paintseg_engine import AMCPConfig, PointsPrompt, Segmenter, segment
+from paintseg_engine import AMCPConfig, PointsPrompt, Segmenter, build_segmenter, segment
 from paintseg_engine.clicks import simulate_clicks
 from paintseg_engine.data.synthetic import make_scene
 from paintseg_engine.features import ColorTextureFeatures
@@ -35,7 +35,7 @@ TINY_AMCP = AMCPConfig(frame_size=128, iterations=3, num_samples=3, log_contrast
 
 
 def weight_free() -> tuple[Segmenter, str]:
-    return Segmenter.from_config(REPO / "configs/default.yaml"), "configs/default.yaml (frame 320, 5 iterations, 5 samples)"
+    return build_segmenter(REPO / "configs/default.yaml"), "configs/default.yaml (frame 320, 5 iterations, 5 samples)"
 
 
 def tiny_diffusion(folder: Path) -> tuple[Segmenter, str]:

@@ -35,6 +35,9 @@ class CountedFeatures(FeatureExtractor):
         self.calls.append(("features", (tuple(images.shape),)))
         return self.features(images)
 
+    def reset_image(self) -> None:
+        self.features.reset_image()
+
     def take_calls(self) -> list[Call]:
         calls, self.calls = self.calls, []
         return calls

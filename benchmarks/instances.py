@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paintseg_engine import BoxPrompt, Segmenter, segment
+from paintseg_engine import BoxPrompt, Segmenter, build_segmenter, segment
 from paintseg_engine.data.synthetic import make_multi_scene
 from paintseg_engine.imageio import write_json_atomic
 from paintseg_engine.prompts import box_of
@@ -57,7 +57,7 @@ def main(args: list[str] | None = None) -> dict:
     parser.add_argument("--instances", type=int, nargs="+", default=list(INSTANCES))
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     options = parser.parse_args(args)
-    session = Segmenter.from_config(CONFIG)
+    session = build_segmenter(CONFIG)
     warm_image, warm_prompts = scene(1, seed=99)
     timed(warm_image, warm_prompts, session, one_shot=False)  # warm-up: first-call costs out of the numbers
     rows = []

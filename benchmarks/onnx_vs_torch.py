@@ -21,6 +21,7 @@ import onnxruntime
 import torch
 
 from export import ExportSettings, export_engine
+from paintseg_engine.pretrained import CLIP_CONTEXT_LENGTH
 from paintseg_engine.runtime.exported import ExportedModel, ExportedUNetRunner
 from paintseg_engine.runtime.manifest import MANIFEST_NAME, EngineManifest
 from paintseg_engine.runtime.onnxruntime_backend import OnnxRuntimeModel
@@ -28,7 +29,7 @@ from paintseg_engine.runtime.torch_backend import TorchUNetRunner
 from export.random_weights import random_unet
 
 VAE_SCALE = 8  # SD's VAE: 8x8 pixels per latent
-TEXT_TOKENS, TEXT_WIDTH = 77, 768  # SD 1.x's CLIP context
+TEXT_TOKENS, TEXT_WIDTH = CLIP_CONTEXT_LENGTH, 768  # SD 1.x's CLIP context
 SEED = 0
 
 

@@ -26,7 +26,6 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from paintseg_engine.amcp import Segmenter
 from paintseg_engine.runtime.errors import BackendUnavailable
 
 from .cases import (ENGINE_BACKENDS, REPO, TINY, BenchConfig, Case, build, fixed_images, prepare_models,
@@ -70,16 +69,21 @@ def cpu_seconds() -> float:
 
 @contextmanager
 def denoising_steps(painter, steps: int | None) -> Iterator[None]:
-    """The painter's denoising steps set to ``steps`` inside the block (None, or a painter without
-    steps: unchanged)."""
-    if steps is None or not hasattr(painter, "steps"):
+    """Inside the block, the painter's denoising loop ends after ``steps`` steps, through its step
+    callback (None, or a painter without one: unchanged)."""
+    if steps is None or not hasattr(painter, "callback_on_step_end"):
         yield
         return
-    saved, painter.steps = painter.steps, steps
+
+    def stop_after(painter, index, timestep, kwargs):
+        painter.interrupt = index + 1 >= steps
+        return kwargs
+
+    painter.callback_on_step_end = stop_after
     try:
         yield
     finally:
-        painter.steps = saved
+        painter.callback_on_step_end = None
 
 
 def packed_mask(mask: torch.Tensor) -> dict:
@@ -111,14 +115,14 @@ def measure_case(config: BenchConfig, case: Case, images: list) -> dict:
         torch.set_num_threads(config.torch_threads)
     load_at_start = os.getloadavg()
     started = time.perf_counter()
-    painter, features, amcp = build(config, case, resolve(config, case), device)
+    segmenter = build(config, case, resolve(config, case), device)
+    painter, features = segmenter.painter, segmenter.features
     images = [(image.to(device), prompt) for image, prompt in images[:case.images]]
     # UNet/VAE calls are timed at the runners; each AMCP step takes the calls made during it.
     runners = TimedRunners(painter, device) if hasattr(painter, "unet_runner") else None
     take_parts = runners.take if runners else dict
-    counted = CountedFeatures(features)
+    counted = segmenter.features = CountedFeatures(features)
     take_calls = lambda: (runners.take_calls() if runners else []) + counted.take_calls()
-    segmenter = Segmenter(painter, counted, amcp)
     build_seconds = time.perf_counter() - started
     with denoising_steps(painter, case.warmup_steps):
         for _ in range(case.warmup):  # first calls: kernel selection, allocations, compilation

@@ -5,10 +5,11 @@ import argparse
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import torch
 import yaml
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+from paintseg_engine.pretrained import CLIP_CONTEXT_LENGTH, DTYPES, SHORT_NAMES
+
+PRECISIONS = {SHORT_NAMES[name]: dtype for name, dtype in DTYPES.items()}  # an export's precision -> dtype
 COMPONENTS = ("unet", "vae_encoder", "vae_decoder")
 # onnx: ONNX files for ONNX Runtime (and TensorRT engines built from them); aoti: AOTInductor
 # packages (torch.export + ahead-of-time Inductor), native code for the export's device.
@@ -20,7 +21,7 @@ ONNX_PRECISIONS = ("fp32", "fp16")
 DEFAULT_BATCH = (1, 5, 10)
 # Sides of the painted image (the painter's resolution, 512 by default), in pixels.
 DEFAULT_IMAGE_SIZE = (256, 512, 768)
-CLIP_TEXT_TOKENS = 77
+CLIP_TEXT_TOKENS = CLIP_CONTEXT_LENGTH
 # The opset of TensorRT's and ONNX Runtime's widest support that has LayerNormalization.
 DEFAULT_OPSET = 17
 # Parity: max |exported - torch| / max |torch| on random inputs. fp32 graphs differ from eager

@@ -4,10 +4,15 @@
     segmenter = Segmenter()                 # weight-free painter and features
     segmenter.set_image(image)              # [3, H, W] float in [0, 1]
     mask = segmenter.predict(BoxPrompt((40, 30, 200, 180))).mask
-"""
-from .amcp import AMCPConfig, Segmentation, Segmenter, StepRecord, segment
-from .imageio import load_image
-from .prompts import BoxPrompt, MaskPrompt, PointsPrompt, PromptError, ScribblePrompt
 
-__all__ = ["AMCPConfig", "BoxPrompt", "MaskPrompt", "PointsPrompt", "PromptError", "ScribblePrompt", "Segmentation",
-           "Segmenter", "StepRecord", "load_image", "segment"]
+    segmenter = build_segmenter("configs/default.yaml")   # a config's model.segmenter section
+"""
+from .amcp import AMCPConfig, PromptSegmenter, Segmentation, Segmenter, StepRecord, segment
+from .build import build_segmenter, missing_weights
+from .errors import PromptError, SettingsError
+from .imageio import load_image
+from .prompts import BoxClicksPrompt, BoxPrompt, MaskPrompt, PointsPrompt, ScribblePrompt
+
+__all__ = ["AMCPConfig", "BoxClicksPrompt", "BoxPrompt", "MaskPrompt", "PointsPrompt", "PromptError",
+           "PromptSegmenter", "ScribblePrompt", "Segmentation", "Segmenter", "SettingsError", "StepRecord",
+           "build_segmenter", "load_image", "missing_weights", "segment"]

@@ -1,19 +1,25 @@
-"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it.
+"""The classical baseline: GrabCut (Rother et al., 2004) as OpenCV implements it, as a segmenter
+with AMCP's session interface, so that every door (the dataset run, ``paintseg segment``, the app,
+the benchmarks) runs it from a config's ``segmenter:`` section.
 
 OpenCV's GrabCut seeds the k-means of its colour models from OpenCV's global random generator,
-so the same call can give a full mask once and an empty one the next time. Each call here seeds
-that generator first: from the run's seed and a stable hash of the item's name, the same on every
-run, in any order, in any process.
+so the same call can give a full mask once and an empty one the next time. Each image here seeds
+that generator first: from the segmenter's seed and a stable hash of the item's name, the same on
+every run, in any order, in any process.
 """
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from .amcp.refine import seeded_grabcut
+from .amcp.segmenter import PromptSegmenter, Segmentation, StepRecord, check_image
+from .errors import PromptError, SettingsError
+from .prompts import PointsPrompt, Prompt
 
 # OpenCV's examples and most benchmark reports run GrabCut for 5 iterations.
 GRABCUT_ITERATIONS = 5
@@ -32,12 +38,38 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"GrabCut needs a non-empty box inside the {width}x{height} (WxH) image, got {tuple(box)}")
+        raise PromptError(f"GrabCut needs a non-empty box inside the {width}x{height} (WxH) image, got {tuple(box)}")
     if (x0, y0, x1, y1) == (0, 0, width, height):
         return torch.ones(height, width, dtype=torch.bool)  # no pixel outside the box to model background on
-    bgr = np.ascontiguousarray((image.permute(1, 2, 0).numpy()[..., ::-1] * 255).round().astype(np.uint8))
-    mask = np.zeros((height, width), np.uint8)
-    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(seed)
-    cv2.grabCut(bgr, mask, (x0, y0, x1 - x0, y1 - y0), background, foreground, iterations, cv2.GC_INIT_WITH_RECT)
-    return torch.from_numpy((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
+    labels = np.zeros((height, width), np.uint8)
+    return torch.from_numpy(seeded_grabcut(image, labels, iterations, seed, rect=(x0, y0, x1 - x0, y1 - y0)))
+
+
+class GrabCutSegmenter(PromptSegmenter):
+    """GrabCut from the prompt's box: one cut of ``iterations``, seeded per image by ``seed`` and
+    the name ``set_image`` is given. It reports no iterations (``on_step`` is never called) and
+    takes no clicks: a points prompt gives no box (compare with its box run)."""
+
+    method = "grabcut"
+
+    def __init__(self, iterations: int = GRABCUT_ITERATIONS, seed: int = 0):
+        if iterations < 1:
+            raise SettingsError(f"GrabCutSegmenter: iterations={iterations!r} (allowed: >= 1)")
+        self.iterations, self.seed = iterations, seed
+        self.reset_image()
+
+    def set_image(self, image: Tensor, name: str = "") -> None:
+        check_image(image)
+        self.image, self.image_seed = image.float().cpu(), grabcut_seed(self.seed, name)
+
+    def reset_image(self) -> None:
+        self.image = self.image_seed = None
+
+    def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
+        if self.image is None:
+            raise RuntimeError("GrabCutSegmenter.set_image(image) must be called before predict()")
+        if isinstance(prompt, PointsPrompt):
+            raise PromptError("the GrabCut baseline starts from a box; clicks give none (compare with its box run)")
+        height, width = self.image.shape[-2:]
+        mask = grabcut_mask(self.image, prompt.region_box(height, width), self.iterations, self.image_seed)
+        return Segmentation(mask=mask, prompt_mask=prompt.initial_mask(height, width))

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .amcp.frame import Point
 from .metrics import mask_iou
 
 NOC_THRESHOLDS = (0.85, 0.90)
 MAX_CLICKS = 20
-Point = tuple[float, float]
 
 
 @dataclass

@@ -11,9 +11,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-
-class ImageLoadError(ValueError):
-    """An image or mask file that is missing, unreadable or not an image."""
+from .errors import ImageLoadError
 
 
 def _current_umask() -> int:

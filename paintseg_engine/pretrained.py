@@ -8,8 +8,14 @@ from typing import Iterator, Literal
 
 import torch
 
+from .errors import MissingWeightsError
+
 Precision = Literal["float32", "float16", "bfloat16"]
+# The one map of precisions: config names to torch dtypes, and the short names of exports' files.
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SHORT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+# Tokens in SD 1.x's CLIP text context: the text embedding's length, in the painter and in exports.
+CLIP_CONTEXT_LENGTH = 77
 HUB_ID = re.compile(r"[\w-][\w.-]*/[\w.-]+")  # owner/name; a folder path has other forms or exists
 
 
@@ -17,10 +23,6 @@ def torch_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {name!r}")
     return DTYPES[name]
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights are neither in the given folder nor reachable on the hub."""
 
 
 @contextmanager

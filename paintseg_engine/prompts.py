@@ -11,14 +11,11 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from .errors import PromptError
 from .morphology import dilate
 
 # The released script dilates a scribble once with a 5x5 cross.
 SCRIBBLE_DILATION = 5
-
-
-class PromptError(ValueError):
-    """A prompt that cannot describe an object in the given image."""
 
 
 def _as_mask(mask, height: int, width: int, what: str) -> Tensor:
@@ -165,3 +162,13 @@ class BoxClicksPrompt(PointsPrompt, BoxPrompt):
     def region_box(self, height: int, width: int) -> tuple[float, float, float, float]:
         self._check_inside(height, width)
         return BoxPrompt.region_box(self, height, width)
+
+
+def prompt_from(box=None, positive=(), negative=()) -> Prompt:
+    """The prompt a box and clicks make: a box alone, clicks alone (at least one positive), or both."""
+    positive, negative = [tuple(p) for p in positive], [tuple(p) for p in negative]
+    if box is None:
+        if not positive:
+            raise PromptError("give a box or at least one positive click")
+        return PointsPrompt(positive, negative)
+    return BoxClicksPrompt(tuple(box), positive, negative) if positive or negative else BoxPrompt(tuple(box))

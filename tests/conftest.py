@@ -9,6 +9,11 @@ def scene():
     return disc_scene()
 
 
+@pytest.fixture(scope="module")
+def disc():
+    return disc_scene()
+
+
 @pytest.fixture
 def box_around():
     def make(gt: torch.Tensor, margin: int):

@@ -114,9 +114,10 @@ def test_crops_share_one_size_and_stay_in_the_frame():
     foreground = torch.zeros(64, 64, dtype=torch.bool)
     foreground[0:20, 50:64] = True  # touches the frame's corner
     boxes = crop_boxes(foreground, 5, AMCPConfig(crop_jitter=4), torch.Generator().manual_seed(0))
-    sizes = {(y1 - y0, x1 - x0) for y0, x0, y1, x1 in boxes}
+    sizes = {(y1 - y0, x1 - x0) for x0, y0, x1, y1 in boxes}  # (x0, y0, x1, y1), as prompts' boxes
     assert len(sizes) == 1
-    assert all(0 <= y0 and 0 <= x0 and y1 <= 64 and x1 <= 64 for y0, x0, y1, x1 in boxes)
+    assert all(0 <= y0 and 0 <= x0 and y1 <= 64 and x1 <= 64 for x0, y0, x1, y1 in boxes)
+    assert all(x1 == 64 for x0, y0, x1, y1 in boxes)  # the object touches the right edge, not the bottom
 
 
 def test_letterbox_round_trip_keeps_masks():

@@ -21,8 +21,8 @@ from paintseg_engine.runtime.errors import EngineMismatch
 from paintseg_engine.runtime.exported import ExportedModel
 from paintseg_engine.runtime.manifest import MANIFEST_NAME, EngineManifest, file_sha256, weights_fingerprint
 from tests.aoti_engine import BATCH, IMAGE_SIZE, quick_compile, tiny_aoti_engine
-from tests.test_runtime_backends import (OUT_OF_RANGE, assert_float16_unet_runs_the_fp16_export,
-                                         assert_runners_match_torch, predict_masks, unet_inputs)
+from tests.backend_checks import (OUT_OF_RANGE, assert_float16_unet_runs_the_fp16_export, assert_runners_match_torch,
+                                  predict_masks, unet_inputs)
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):

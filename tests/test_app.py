@@ -6,7 +6,7 @@ import torch
 pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
 from paintseg_engine.commands.app import BOX, NEGATIVE, POSITIVE, LoadedImage, PromptDraft, Sessions, build_app  # noqa: E402
 from paintseg_engine.prompts import BoxClicksPrompt, BoxPrompt  # noqa: E402
-from paintseg_engine.commands.segment import ConfigError  # noqa: E402
+from paintseg_engine.errors import ConfigError  # noqa: E402
 
 from tests.scenes import disc_scene  # noqa: E402
 from tests.tiny_config import write_config_without_weights, write_tiny_config  # noqa: E402

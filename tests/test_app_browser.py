@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine import BoxPrompt, Segmenter, load_image
+from paintseg_engine import BoxPrompt, build_segmenter, load_image
 from paintseg_engine.data.synthetic import generate_dataset
 from paintseg_engine.imageio import load_mask
 from paintseg_engine.metrics import mask_iou
@@ -158,7 +158,7 @@ def test_box_drawn_in_the_browser_gives_the_engines_mask(browser, app_url, scene
     assert any("O-step 2/3" in text for text in browser.execute_script("return window.progressSeen"))
 
     # The engine on its own, same config, same image, same box.
-    segmenter = Segmenter.from_config(tiny_config)
+    segmenter = build_segmenter(tiny_config)
     segmenter.set_image(load_image(image_path))
     engine_mask = segmenter.predict(BoxPrompt(box)).mask
     assert mask_iou(app_mask, gt) == mask_iou(engine_mask, gt)

@@ -3,9 +3,13 @@ import zlib
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
-from paintseg_engine.baselines import grabcut_mask, grabcut_seed
+from paintseg_engine.baselines import GrabCutSegmenter, grabcut_mask, grabcut_seed
+from paintseg_engine.errors import PromptError, SettingsError
+from paintseg_engine.metrics import mask_iou
+from paintseg_engine.prompts import BoxPrompt, PointsPrompt
 
 from .scenes import disc_scene
 
@@ -23,3 +27,27 @@ def test_same_seed_same_mask_whatever_used_opencvs_generator_before():
 def test_item_seed_is_stable_across_processes_and_differs_between_items():
     assert grabcut_seed(0, "cat01") == zlib.crc32(b"0/cat01") & 0x7FFFFFFF  # no per-process hash()
     assert grabcut_seed(0, "cat01") != grabcut_seed(0, "cat02") != grabcut_seed(1, "cat02")
+
+
+def test_grabcut_baseline_beats_the_box(disc, box_around):
+    image, gt = disc
+    box = box_around(gt, 6)
+    mask = grabcut_mask(image, box)
+    assert mask_iou(mask, gt) > mask_iou(BoxPrompt(box).initial_mask(*gt.shape), gt) + 0.15
+    assert mask_iou(mask, gt) > 0.9
+
+
+def test_grabcut_segmenter_is_the_seeded_cut_of_the_items_name():
+    image, gt = disc_scene(seed=3)
+    segmenter = GrabCutSegmenter(iterations=3, seed=7)
+    segmenter.set_image(image, "scene_003")
+    result = segmenter.predict(BoxPrompt((10, 8, 110, 88)))
+    assert torch.equal(result.mask, grabcut_mask(image, (10, 8, 110, 88), 3, grabcut_seed(7, "scene_003")))
+    assert result.steps == [] and segmenter.method == "grabcut"
+    with pytest.raises(PromptError, match="starts from a box"):
+        segmenter.predict(PointsPrompt([(50, 40)]))
+    segmenter.reset_image()
+    with pytest.raises(RuntimeError, match="set_image"):
+        segmenter.predict(BoxPrompt((10, 8, 110, 88)))
+    with pytest.raises(SettingsError, match="iterations=0"):
+        GrabCutSegmenter(iterations=0)

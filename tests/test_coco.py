@@ -55,7 +55,7 @@ def test_category_filter_max_images_and_bad_categories(coco_dataset):
     images = list_coco_images(root, annotations, categories=[name], max_images=1)
     assert len(images) == 1 and images[0].instances
     assert {ins.category_id for ins in images[0].instances} == {wanted}
-    with pytest.raises(ValueError, match="unknown categories \\['cat'\\]"):
+    with pytest.raises(CocoFileError, match="unknown categories \\['cat'\\]"):
         list_coco_images(root, annotations, categories=["cat"])
 
 

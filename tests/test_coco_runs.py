@@ -19,17 +19,28 @@ seed_everything: 0
 trainer: {{accelerator: cpu, devices: 1, logger: false, enable_progress_bar: false}}
 output_dir: {out}
 model:
-  method: {method}
-  amcp: {{frame_size: 64, iterations: 2, num_samples: 2, log_contrast: true, outpaint_region: background}}
+  segmenter: {segmenter}
 data:
   datasets:
     - {dataset}
 """
 
 
-def predict(tmp_path, dataset: dict, out, *args, method="amcp"):
+SEGMENTERS = {
+    "amcp": {"class_path": "paintseg_engine.Segmenter", "init_args": {"config": {
+        "frame_size": 64, "iterations": 2, "num_samples": 2, "log_contrast": True, "outpaint_region": "background"}}},
+    "grabcut": {"class_path": "paintseg_engine.baselines.GrabCutSegmenter"},
+}
+
+
+def write_config(tmp_path, dataset: dict, out, method: str):
     config = tmp_path / f"{method}.yaml"
-    config.write_text(CONFIG.format(out=out, method=method, dataset=json.dumps(dataset)))
+    config.write_text(CONFIG.format(out=out, segmenter=json.dumps(SEGMENTERS[method]), dataset=json.dumps(dataset)))
+    return config
+
+
+def predict(tmp_path, dataset: dict, out, *args, method="amcp"):
+    config = write_config(tmp_path, dataset, out, method)
     run = subprocess.run([sys.executable, "-m", "paintseg_engine", "predict", "--config", config, *args],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     return run.returncode, run.stdout + run.stderr
@@ -133,8 +144,8 @@ def test_coco_items_skip_finished_instances_and_finished_images(coco_dataset):
     images = CocoImages(root, "scenes", annotations, skip=done)
     assert len(images) == 1
     item = images[0]
-    assert [i["name"] for i in item["instances"]] == ["scene_001_a6", "scene_001_a7", "scene_001_a8"]
-    assert item["coco_scope"].image_ids == (1, 2)  # AP is still computed on both images
+    assert [i.name for i in item.instances] == ["scene_001_a6", "scene_001_a7", "scene_001_a8"]
+    assert item.coco_scope.image_ids == (1, 2)  # AP is still computed on both images
 
 
 def test_a_coco_dataset_without_any_instance_still_reports_its_ap(tmp_path, coco_dataset):
@@ -144,7 +155,7 @@ def test_a_coco_dataset_without_any_instance_still_reports_its_ap(tmp_path, coco
     from paintseg_engine.imageio import write_json_atomic
     root, annotations, detections, _ = coco_dataset
     images = CocoImages(root, "scenes", annotations, detections=detections, score_threshold=0.95)
-    assert len(images) == 2 and images[0]["instances"] == [] and "image" not in images[0]
+    assert len(images) == 2 and images[0].instances == [] and images[0].image is None
     run = RunFolder(tmp_path / "out")
     write_json_atomic(run.coco_scope_path("scenes"), images.scope.to_json())
     (row,) = run_rows(run, [], [], write_coco_results=True)
@@ -157,8 +168,7 @@ def test_a_bad_annotations_file_is_one_line_naming_it(tmp_path, coco_dataset):
     root, _, _, _ = coco_dataset
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    config = tmp_path / "run.yaml"
-    config.write_text(CONFIG.format(out=tmp_path / "out", method="amcp", dataset=json.dumps(spec(root, bad))))
+    config = write_config(tmp_path, spec(root, bad), tmp_path / "out", "amcp")
     with pytest.raises(SystemExit, match=f"paintseg: error: {bad} is not a JSON COCO annotations file"):
         main(["predict", "--config", str(config)])
 

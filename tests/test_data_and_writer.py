@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine.amcp import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.data import generate_dataset
 from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 from paintseg_engine.imageio import ImageLoadError, _atomic_write, load_image, load_mask, save_png_atomic
@@ -53,14 +53,14 @@ def test_generator_refuses_a_folder_of_other_images(tmp_path):
 @pytest.mark.parametrize("prompt, cls", [("box", BoxPrompt), ("points", PointsPrompt), ("scribble", ScribblePrompt)])
 def test_items_carry_image_gt_and_a_prompt_inside_the_object(generated, prompt, cls):
     item = SegmentationFolder(generated, "g", prompt)[0]
-    assert item["image"].shape == (3, 60, 80) and item["gt"].shape == (60, 80)
-    assert isinstance(item["prompt"], cls) and item["name"] == "scene_000" and item["dataset"] == "g"
-    initial = item["prompt"].initial_mask(60, 80)
+    assert item.image.shape == (3, 60, 80) and item.gt.shape == (60, 80)
+    assert isinstance(item.prompt, cls) and item.name == "scene_000" and item.dataset == "g"
+    initial = item.prompt.initial_mask(60, 80)
     if prompt == "points":
-        x, y = item["prompt"].positive[0]
-        assert item["gt"][int(y), int(x)]
+        x, y = item.prompt.positive[0]
+        assert item.gt[int(y), int(x)]
     else:
-        assert mask_iou(initial & item["gt"], initial) > 0.6 if prompt == "scribble" else initial.any()
+        assert mask_iou(initial & item.gt, initial) > 0.6 if prompt == "scribble" else initial.any()
 
 
 def test_one_predict_dataloader_per_dataset(generated):
@@ -68,7 +68,7 @@ def test_one_predict_dataloader_per_dataset(generated):
     loaders = dm.predict_dataloader()
     assert len(loaders) == 2 and dm.dataset_names == ["a", "b"]
     batch = next(iter(loaders[1]))
-    assert isinstance(batch, list) and batch[0]["dataset"] == "b"
+    assert isinstance(batch, list) and batch[0].dataset == "b"
 
 
 def test_void_band_is_ignored(tmp_path):
@@ -80,7 +80,7 @@ def test_void_band_is_ignored(tmp_path):
     mask[4, 5:20] = 128
     Image.fromarray(mask).save(tmp_path / "masks/x.png")
     item = SegmentationFolder(tmp_path, "t")[0]
-    assert item["ignore"].sum() == 15 and not (item["gt"] & item["ignore"]).any()
+    assert item.ignore.sum() == 15 and not (item.gt & item.ignore).any()
 
 
 def predict(tmp_path, dataset_root, limit_batches=None):
@@ -88,7 +88,7 @@ def predict(tmp_path, dataset_root, limit_batches=None):
     dm = PaintSegDataModule([DatasetSpec("gen", str(dataset_root))], run_dir=str(out))
     trainer = L.Trainer(accelerator="cpu", logger=False, callbacks=[PredictionWriter(str(out))],
                         limit_predict_batches=limit_batches, enable_progress_bar=False)
-    trainer.predict(PaintSegModule(amcp=FAST), datamodule=dm, return_predictions=False)
+    trainer.predict(PaintSegModule(Segmenter(config=FAST)), datamodule=dm, return_predictions=False)
     return out
 
 
@@ -136,9 +136,9 @@ def test_bad_inputs_get_clear_errors(tmp_path, generated):
     (root / "masks").mkdir()
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(root / "images/a.png")
     Image.fromarray(np.zeros((21, 30), np.uint8)).save(root / "masks/a.png")
-    assert "a.png is (21, 30) but image" in SegmentationFolder(root, "ds")[0]["error"]
+    assert "a.png is (21, 30) but image" in SegmentationFolder(root, "ds")[0].error
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(root / "masks/a.png")
-    assert "is empty" in SegmentationFolder(root, "ds")[0]["error"]
+    assert "is empty" in SegmentationFolder(root, "ds")[0].error
 
 
 def test_image_modes_load_as_rgb_floats(tmp_path):

@@ -32,11 +32,11 @@ def weights(tmp_path_factory):
 @pytest.mark.parametrize("config", ["reference.yaml", "fast.yaml"])
 def test_predict_with_a_shipped_config_on_tiny_weights(tmp_path, monkeypatch, weights, config):
     settings = yaml.safe_load((CONFIGS / config).read_text())
-    model = settings["model"]
+    model = settings["model"]["segmenter"]["init_args"]
     # The shipped settings, on tiny weights and small sizes; float16 is for CUDA.
     model["painter"]["init_args"].update(model=weights[0], dtype="float32", **TINY_PAINTER)
     model["features"]["init_args"].update(model=weights[1], dtype="float32", **TINY_FEATURES)
-    model["amcp"].update(TINY_AMCP)
+    model["config"].update(TINY_AMCP)
     out = tmp_path / "out"
     settings["trainer"].update(accelerator="cpu", enable_progress_bar=False)
     settings["output_dir"] = str(out)

@@ -203,3 +203,36 @@ def test_missing_hub_model_offline_says_what_to_download_where():
         DiffusionPainter("someone/missing-inpainting", local_files_only=True)
     assert "hf download someone/missing-inpainting --local-dir checkpoints/missing-inpainting" in str(error.value)
     assert "model=checkpoints/missing-inpainting" in str(error.value)
+
+
+def test_step_callback_sees_every_step_and_can_end_the_loop(checkpoint, image, mask):
+    painter = DiffusionPainter(str(checkpoint), steps=4, resolution=RESOLUTION)
+    seen = []
+
+    def record(painter, index, timestep, kwargs):
+        seen.append((index, kwargs["latents"].shape))
+        return kwargs
+
+    painter.callback_on_step_end = record
+    paint(painter, image, mask)
+    assert [index for index, _ in seen] == [0, 1, 2, 3] and seen[0][1][0] == 2  # both samples' latents
+
+    def stop_after_two(painter, index, timestep, kwargs):
+        seen.append(index)
+        painter.interrupt = index + 1 >= 2
+        return kwargs
+
+    seen.clear()
+    painter.callback_on_step_end = stop_after_two
+    assert paint(painter, image, mask).shape == (2, 3, 40, 56)  # decoded all the same
+    assert seen == [0, 1]
+
+
+def test_reset_image_drops_the_pixels_and_latents(checkpoint, image):
+    painter = DiffusionPainter(str(checkpoint), blend_unmasked=True, **FAST)
+    painter.set_image(image)
+    assert painter._pixels is not None and painter._image_latents is not None
+    painter.reset_image()
+    assert painter._image is None and painter._pixels is None and painter._image_latents is None
+    with pytest.raises(RuntimeError, match="set_image"):
+        painter.image

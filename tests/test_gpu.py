@@ -13,7 +13,7 @@ from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
 from paintseg_engine.prompts import BoxPrompt
 from paintseg_engine.runtime import build_runners
 from tests.scenes import disc_scene
-from tests.test_runtime_backends import assert_close, unet_inputs
+from tests.backend_checks import assert_close, unet_inputs
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

@@ -16,7 +16,7 @@ DOWNLOAD = f"hf download {DEFAULT_MODEL} --local-dir checkpoints/stable-diffusio
 def test_shipped_diffusion_configs_name_the_live_mirror():
     assert DEFAULT_MODEL == "stable-diffusion-v1-5/stable-diffusion-inpainting"
     for config in ("reference.yaml", "fast.yaml"):
-        assert yaml.safe_load((CONFIGS / config).read_text())["model"]["painter"]["init_args"]["model"] == DEFAULT_MODEL
+        assert yaml.safe_load((CONFIGS / config).read_text())["model"]["segmenter"]["init_args"]["painter"]["init_args"]["model"] == DEFAULT_MODEL
 
 
 def test_predict_without_the_weights_says_what_to_download_and_exits(tmp_path):

@@ -46,25 +46,25 @@ def test_binary_layouts_read_object_and_void(tmp_path, layout):
     data = SegmentationFolder(tmp_path, "d", layout=layout)
     assert [s.name for s in data.samples] == ["a", "b"]
     item = data[0]
-    assert item["gt"].sum() == 12 * 16 and item["gt"][6, 8] and not item["gt"][5, 8]
-    assert item["image"].shape == (3, H, W) and item["name"] == "a" and item["dataset"] == "d"
+    assert item.gt.sum() == 12 * 16 and item.gt[6, 8] and not item.gt[5, 8]
+    assert item.image.shape == (3, H, W) and item.name == "a" and item.dataset == "d"
     if void is None:
-        assert item["ignore"] is None
+        assert item.ignore is None
     else:
-        assert item["ignore"].sum() == 16 and not (item["gt"] & item["ignore"]).any()
+        assert item.ignore.sum() == 16 and not (item.gt & item.ignore).any()
 
 
 @pytest.mark.parametrize("layout", ["grabcut", "coco_mval", "davis"])
 def test_layouts_also_accept_images_and_masks(tmp_path, layout):
     write_pair(tmp_path, "images", "masks", "x", object_mask())
-    assert SegmentationFolder(tmp_path, "d", layout=layout)[0]["gt"].sum() == 12 * 16
+    assert SegmentationFolder(tmp_path, "d", layout=layout)[0].gt.sum() == 12 * 16
 
 
 def test_saliency_masks_binarize_at_half(tmp_path):
     mask = object_mask()
     mask[6, 8:24] = 100  # an anti-aliased edge below half is background
     write_pair(tmp_path, "images", "ground_truth_mask", "s", mask)
-    assert SegmentationFolder(tmp_path, "d", layout="ecssd")[0]["gt"].sum() == 11 * 16
+    assert SegmentationFolder(tmp_path, "d", layout="ecssd")[0].gt.sum() == 11 * 16
 
 
 def write_voc(root):
@@ -89,8 +89,8 @@ def test_pascal_voc_gives_one_item_per_instance_of_the_split(tmp_path):
     val = SegmentationFolder(tmp_path, "voc", layout="pascal_voc")
     assert [s.name for s in val.samples] == ["2007_000002_1", "2007_000002_2"]
     first, second = val[0], val[1]
-    assert first["gt"].sum() == 8 * 10 and second["gt"].sum() == 10 * 16
-    assert not (first["gt"] & second["gt"]).any() and first["ignore"].sum() == W
+    assert first.gt.sum() == 8 * 10 and second.gt.sum() == 10 * 16
+    assert not (first.gt & second.gt).any() and first.ignore.sum() == W
     train = SegmentationFolder(tmp_path, "voc", layout="pascal_voc", split="train")
     assert len(train) == 4
 
@@ -143,6 +143,6 @@ def test_shared_datasets_read_in_their_layouts(name, layout, count):
         pytest.skip(f"{SHARED / name} is absent")
     data = SegmentationFolder(SHARED / name, name, layout=layout)
     items = [data[0], data[len(data) // 2]]
-    assert len(data) == count and all(i["gt"].any() and i["gt"].shape == i["image"].shape[-2:] for i in items)
+    assert len(data) == count and all(i.gt.any() and i.gt.shape == i.image.shape[-2:] for i in items)
     if layout == "grabcut":  # 42 of the 50 masks mark an unlabeled band
-        assert any(i["ignore"] is not None for i in items)
+        assert any(i.ignore is not None for i in items)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine.amcp import AMCPConfig
+from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.data import PromptSettings, generate_dataset
 from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 from paintseg_engine.features import ColorTextureFeatures
@@ -25,7 +25,10 @@ seed_everything: 0
 trainer: {{accelerator: cpu, devices: 1, logger: false, enable_progress_bar: false}}
 output_dir: {out}
 model:
-  amcp: {{frame_size: 64, iterations: 2, num_samples: 2, log_contrast: true, outpaint_region: background}}
+  segmenter:
+    class_path: paintseg_engine.Segmenter
+    init_args:
+      config: {{frame_size: 64, iterations: 2, num_samples: 2, log_contrast: true, outpaint_region: background}}
 data:
   datasets:
     - {{name: gen, root: {root}}}
@@ -96,10 +99,10 @@ def test_stop_ends_with_one_line_naming_the_file_and_keeps_what_was_done(tmp_pat
 def test_resume_with_other_settings_is_refused_and_overwrite_starts_afresh(tmp_path, dataset):
     out = tmp_path / "out"
     config = write_config(tmp_path, dataset, out)
-    code, _ = paintseg("predict", "--config", config, "--model.amcp.iterations", "0")
+    code, _ = paintseg("predict", "--config", config, "--model.segmenter.init_args.config.iterations", "0")
     assert code == 0
     code, printed = paintseg("predict", "--config", config)
-    assert code != 0 and "other settings (model.amcp.iterations: 0 -> 2)" in printed and "Traceback" not in printed
+    assert code != 0 and "other settings (model.segmenter.init_args.config.iterations: 0 -> 2)" in printed and "Traceback" not in printed
     code, printed = paintseg("predict", "--config", config, "--overwrite", "true")
     assert code == 0, printed
     records = [json.loads(p.read_text()) for p in (out / "gen/records").glob("*.json")]
@@ -196,9 +199,9 @@ def test_zero_one_masks_exif_rotation_and_sixteen_bit_images(tmp_path, dataset):
     exif[0x0112] = 6
     Image.fromarray(image).save(root / "images/rotated.jpg", exif=exif, quality=95)
     Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks/rotated.png")
-    items = {item["name"]: item for item in SegmentationFolder(root, "ds")}
-    assert torch.equal(items["binary"]["gt"], torch.from_numpy(mask))
-    assert "error" not in items["rotated"] and items["rotated"]["image"].shape[-2:] == mask.shape
+    items = {item.name: item for item in SegmentationFolder(root, "ds")}
+    assert torch.equal(items["binary"].gt, torch.from_numpy(mask))
+    assert items["rotated"].error is None and items["rotated"].image.shape[-2:] == mask.shape
     assert load_image(root / "images/rotated.jpg").shape[-2:] == mask.shape[::-1]  # EXIF applied elsewhere
     deep = np.full((4, 5), 200, np.uint16)  # a 16-bit file whose values happen to stay below 256
     Image.fromarray(deep).save(tmp_path / "deep.png")
@@ -218,7 +221,7 @@ def test_settings_out_of_range_are_refused_with_the_range(tmp_path):
     with pytest.raises(ValueError, match=r"outpaint_band=-3 \(allowed: >= 0\); kmeans_steps=0 \(allowed: >= 1\)"):
         AMCPConfig(kmeans_steps=0, outpaint_band=-3)
     code, printed = paintseg("predict", "--config", write_config(tmp_path, tmp_path, tmp_path / "out"),
-                             "--model.amcp.crop_scale", "-1")
+                             "--model.segmenter.init_args.config.crop_scale", "-1")
     assert code != 0 and "crop_scale=-1.0 (allowed: > 0)" in printed
 
 
@@ -290,7 +293,7 @@ def test_after_a_stopped_run_the_same_process_can_run_again(tmp_path, dataset):
     def run(on_error):
         trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                             callbacks=[PredictionWriter(out, on_error=on_error, settings={"a": 1})])
-        trainer.predict(PaintSegModule(amcp=AMCPConfig(frame_size=64, iterations=1, num_samples=2)),
+        trainer.predict(PaintSegModule(Segmenter(config=AMCPConfig(frame_size=64, iterations=1, num_samples=2))),
                         datamodule=PaintSegDataModule([{"name": "gen", "root": str(dataset)}], run_dir=out),
                         return_predictions=False)
 

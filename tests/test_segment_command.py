@@ -9,7 +9,8 @@ from PIL import Image
 from paintseg_engine import AMCPConfig, BoxPrompt, PointsPrompt, Segmenter, load_image
 from paintseg_engine.__main__ import main as paintseg
 from paintseg_engine.prompts import BoxClicksPrompt, PromptError
-from paintseg_engine.commands.segment import config_unavailable, main, prompt_from
+from paintseg_engine.build import build_segmenter, missing_weights
+from paintseg_engine.commands.segment import main, prompt_from
 from paintseg_engine.visualize import LABEL_HEIGHT, STRIP_TILE_HEIGHT
 
 from tests.scenes import disc_scene
@@ -45,7 +46,7 @@ def test_writes_the_engines_mask_overlay_and_strip_and_a_line_per_step(photo, ti
         ["step", "1/3", "I-step"], ["step", "2/3", "O-step"], ["step", "3/3", "I-step"]]
     assert "paint" in printed and "features" in printed and "set_image" in printed
 
-    segmenter = Segmenter.from_config(tiny_config)
+    segmenter = build_segmenter(tiny_config)
     segmenter.set_image(load_image(photo))
     expected = segmenter.predict(BoxPrompt(BOX)).mask
     written = torch.from_numpy(np.asarray(Image.open(out / "mask.png")) > 0)
@@ -83,11 +84,11 @@ def test_bad_input_ends_with_one_line_naming_it(arguments, message, photo, tmp_p
 def test_a_config_is_available_when_its_weights_folder_is_here(tmp_path):
     config = tmp_path / "local.yaml"
     folder = tmp_path / "checkpoints" / "dino"
-    config.write_text(yaml.safe_dump({"model": {"features": {
-        "class_path": "paintseg_engine.features.dino.DinoFeatures", "init_args": {"model": str(folder)}}}}))
-    assert config_unavailable(config) == f"features: no folder {folder}"
+    config.write_text(yaml.safe_dump({"model": {"segmenter": {"class_path": "paintseg_engine.Segmenter", "init_args": {
+        "features": {"class_path": "paintseg_engine.features.dino.DinoFeatures", "init_args": {"model": str(folder)}}}}}}))
+    assert missing_weights(config) == [f"features: no folder {folder}"]
     folder.mkdir(parents=True)
-    assert config_unavailable(config) is None
+    assert missing_weights(config) == []
 
 
 def test_prompt_from_a_box_clicks_or_both():

@@ -68,14 +68,23 @@ def test_prompt_outside_the_image_is_refused():
         segmenter.predict(BoxPrompt((100, 10, 200, 50)))
 
 
-def test_from_config_builds_the_configured_components():
-    segmenter = Segmenter.from_config("configs/default.yaml")
-    assert isinstance(segmenter.painter, OpenCVPainter)
-    assert segmenter.config.frame_size == 320 and segmenter.config.log_contrast
+def test_reset_image_reaches_the_painter_and_the_features():
+    from paintseg_engine.features import ColorTextureFeatures
 
+    class Features(ColorTextureFeatures):
+        resets = 0
 
-def test_from_config_refuses_a_baseline_config_and_a_missing_file():
-    with pytest.raises(ValueError, match="grabcut"):
-        Segmenter.from_config("configs/grabcut_baseline.yaml")
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
-        Segmenter.from_config("configs/nope.yaml")
+        def reset_image(self):
+            Features.resets += 1
+
+    image, _ = disc_scene()
+    segmenter = Segmenter(OpenCVPainter(), Features(), config=CONFIG)
+    segmenter.set_image(image)
+    segmenter.predict(BoxPrompt((20, 20, 100, 90)))
+    assert segmenter.painter._image is not None and segmenter.painter._work_image is not None
+    resets = Features.resets
+    segmenter.reset_image()
+    assert segmenter.painter._image is None and segmenter.painter._work_image is None
+    assert Features.resets == resets + 1 and segmenter.image is None and segmenter.frame is None
+    with pytest.raises(RuntimeError, match="set_image"):
+        segmenter.predict(BoxPrompt((20, 20, 100, 90)))

@@ -7,10 +7,14 @@ pixels, a ``FeatureExtractor`` gives the space contrast is measured in.
     frame.py      the square letterbox the painters work in, and the prompt's limits in it
     contrast.py   crops, contrast in feature space, k-means, votes
     steps.py      the I-step and the O-step
+    refine.py     the last mask re-cut along the image's edges (a seeded GrabCut), shared with the baseline
     segmenter.py  the session: set an image once, answer many prompts
 """
-from .config import AMCPConfig, SettingsError
-from .segmenter import Segmentation, Segmenter, StepRecord, segment
+from ..errors import SettingsError
+from .config import AMCPConfig
+from .refine import refine_mask, seeded_grabcut
+from .segmenter import PromptSegmenter, Segmentation, Segmenter, StepRecord, segment
 from .steps import inpaint_step, outpaint_step
 
-__all__ = ["AMCPConfig", "SettingsError", "Segmentation", "Segmenter", "StepRecord", "inpaint_step", "outpaint_step", "segment"]
+__all__ = ["AMCPConfig", "PromptSegmenter", "SettingsError", "Segmentation", "Segmenter", "StepRecord", "inpaint_step",
+           "outpaint_step", "refine_mask", "seeded_grabcut", "segment"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-
-class SettingsError(ValueError):
-    """A setting outside its allowed range; the message names it and the range."""
+from ..errors import SettingsError
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..features import FeatureExtractor
 from .config import AMCPConfig
 from .frame import Point
 
-Box = tuple[int, int, int, int]  # (y0, x0, y1, x1), end exclusive
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), end exclusive, as prompts' boxes
 
 # Values k-means fits its centres on (torch.quantile also caps its input near 16M).
 KMEANS_MAX_FIT = 200_000
@@ -36,12 +36,12 @@ def crop_boxes(foreground: Tensor, num: int, config: AMCPConfig, generator: torc
         # Shift inwards at the frame border so every crop keeps the same size.
         y0 = min(max(0, round(cy - h / 2) + dy), size - h)
         x0 = min(max(0, round(cx - w / 2) + dx), size - w)
-        boxes.append((y0, x0, y0 + h, x0 + w))
+        boxes.append((x0, y0, x0 + w, y0 + h))
     return boxes
 
 
 def crop(images: Tensor, box: Box) -> Tensor:
-    y0, x0, y1, x1 = box
+    x0, y0, x1, y1 = box
     return images[..., y0:y1, x0:x1]
 
 
@@ -70,10 +70,10 @@ def contrast_map(painted_features: Tensor, original_features: Tensor, size: tupl
 
 def point_prior(boxes: list[Box], points: list[Point], divisor: float, device: torch.device | None = None) -> Tensor:
     """Sum of Gaussians around frame points, evaluated on each crop: [N, h, w] in [0, 1]."""
-    y0, x0, y1, x1 = boxes[0]
+    x0, y0, x1, y1 = boxes[0]
     h, w = y1 - y0, x1 - x0
     sigma = (h + w) / divisor
-    offsets = torch.tensor([(b[0], b[1]) for b in boxes], dtype=torch.float32, device=device)
+    offsets = torch.tensor([(b[1], b[0]) for b in boxes], dtype=torch.float32, device=device)
     yy = torch.arange(h, device=device, dtype=torch.float32)[None, :, None] + offsets[:, 0, None, None]
     xx = torch.arange(w, device=device, dtype=torch.float32)[None, None, :] + offsets[:, 1, None, None]
     prior = torch.zeros(len(boxes), h, w, device=device)
@@ -118,6 +118,6 @@ def cluster_votes(contrast: Tensor, clusters: int, pick: Literal["highest", "low
 def average_votes(votes: Tensor, boxes: list[Box], size: int) -> Tensor:
     """Average the crops' binary votes in the frame; a pixel outside a crop votes 0 there."""
     total = torch.zeros(size, size, device=votes.device)
-    for vote, (y0, x0, y1, x1) in zip(votes, boxes):
+    for vote, (x0, y0, x1, y1) in zip(votes, boxes):
         total[y0:y1, x0:x1] += vote.float()
     return total / len(boxes)

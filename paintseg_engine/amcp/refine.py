@@ -10,7 +10,8 @@ definite background, and ``sure`` pixels (around positive clicks) definite objec
 The cut runs in a window around ``valid`` (its box grown by ``context``): local background
 colours describe the object's surroundings better than the whole image, and the cost follows the
 object's size. OpenCV seeds its colour models' k-means from its global generator; the generator
-is seeded here, so equal inputs give equal masks.
+is seeded here (``seeded_grabcut``, the one cv2.grabCut call, which the GrabCut baseline shares),
+so equal inputs give equal masks.
 """
 from __future__ import annotations
 
@@ -20,15 +21,28 @@ import torch
 from torch import Tensor
 
 
+def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int,
+                   rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Bool [h, w]: cv2.grabCut on ``image`` ([3, h, w] in [0, 1]) from ``labels`` (uint8, OpenCV's
+    GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when given. OpenCV
+    seeds its colour models' k-means from its global generator: seeded here, equal inputs give
+    equal masks. Definite and probable foreground count as object."""
+    bgr = np.ascontiguousarray((image.permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
+    cv2.setRNGSeed(seed)
+    cv2.grabCut(bgr, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK)
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
 def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
-    """(y0, x0, y1, x1): the box of ``valid`` scaled by ``1 + context`` about its centre, in the image."""
+    """(x0, y0, x1, y1): the box of ``valid`` scaled by ``1 + context`` about its centre, in the image."""
     ys, xs = np.nonzero(valid)
     height, width = valid.shape
     cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
     half_h = (ys.max() - ys.min() + 1) * (1 + context) / 2
     half_w = (xs.max() - xs.min() + 1) * (1 + context) / 2
-    return (max(0, int(cy - half_h)), max(0, int(cx - half_w)),
-            min(height, int(np.ceil(cy + half_h))), min(width, int(np.ceil(cx + half_w))))
+    return (max(0, int(cx - half_w)), max(0, int(cy - half_h)),
+            min(width, int(np.ceil(cx + half_w))), min(height, int(np.ceil(cy + half_h))))
 
 
 def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None = None, iterations: int = 5,
@@ -48,17 +62,13 @@ def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None 
     labels[valid_np] = np.where(mask_np[valid_np], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     if sure is not None:
         labels[sure.cpu().numpy().astype(bool)] = cv2.GC_FGD
-    y0, x0, y1, x1 = window(valid_np, context)
+    x0, y0, x1, y1 = window(valid_np, context)
     cut = np.ascontiguousarray(labels[y0:y1, x0:x1])
     is_object = (cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)
     if iterations == 0 or not is_object.any() or is_object.all():
         return mask  # nothing to refine, or no background to model
-    bgr = (image[:, y0:y1, x0:x1].permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8)
-    cv2.setRNGSeed(seed)
-    cv2.grabCut(np.ascontiguousarray(bgr), cut, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
-                cv2.GC_INIT_WITH_MASK)
     refined = np.zeros_like(mask_np)
-    refined[y0:y1, x0:x1] = (cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)
+    refined[y0:y1, x0:x1] = seeded_grabcut(image[:, y0:y1, x0:x1], cut, iterations, seed)
     if refined.sum() <= min_kept * mask_np.sum():
         return mask
     return torch.from_numpy(refined).to(mask.device)

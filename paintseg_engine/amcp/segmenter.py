@@ -5,16 +5,17 @@ such as a VAE encode) is done in ``set_image``; what depends on the prompt, in `
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor
 
 from ..features import ColorTextureFeatures, FeatureExtractor
 from ..painters import OpenCVPainter, Painter
-from ..prompts import Prompt, PromptError
+from ..errors import PromptError
+from ..prompts import Prompt
 from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
 from .refine import refine_mask
@@ -62,8 +63,39 @@ def check_image(image: Tensor) -> None:
         raise ValueError(f"image values must lie in [0, 1], got [{low:g}, {high:g}]; a 0..255 image needs / 255")
 
 
-class Segmenter:
+class PromptSegmenter(ABC):
+    """What every segmenter answers (AMCP's ``Segmenter``, the GrabCut baseline): a session over
+    one image. ``method`` names it in records and results tables."""
+
+    method: str
+
+    @abstractmethod
+    def set_image(self, image: Tensor, name: str = "") -> None:
+        """Take ``image`` ([3, H, W], float in [0, 1]) for the following ``predict`` calls; ``name``
+        (a dataset item's) seeds what a segmenter draws per item."""
+
+    @abstractmethod
+    def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
+        """Segment the object ``prompt`` points at; ``on_step`` sees each iteration as it ends."""
+
+    @abstractmethod
+    def reset_image(self) -> None:
+        """Forget the image and free what every part holds for it."""
+
+    def components(self) -> dict:
+        """The named parts (painter, features) that hold weights or run on a device."""
+        return {}
+
+    @property
+    def steps_per_prompt(self) -> int:
+        """How many times ``predict`` calls ``on_step``."""
+        return 0
+
+
+class Segmenter(PromptSegmenter):
     """AMCP over one image at a time. ``painter`` and ``features`` default to the weight-free ones."""
+
+    method = "amcp"
 
     def __init__(self, painter: Painter | None = None, features: FeatureExtractor | None = None,
                  config: AMCPConfig | None = None):
@@ -72,28 +104,9 @@ class Segmenter:
         self.config = config if config is not None else AMCPConfig()
         self.reset_image()
 
-    @classmethod
-    def from_config(cls, path: str | Path) -> "Segmenter":
-        """The painter, features and AMCP settings of a LightningCLI config's ``model`` section."""
-        import yaml
-        from jsonargparse import ArgumentParser
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config {path}: no such file")
-        model = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
-        if model.get("method", "amcp") != "amcp":
-            raise ValueError(f"config {path} runs the {model['method']!r} baseline, not AMCP")
-        parser = ArgumentParser(exit_on_error=False)
-        parser.add_argument("--painter", type=Optional[Painter], default=None)
-        parser.add_argument("--features", type=Optional[FeatureExtractor], default=None)
-        parser.add_argument("--amcp", type=Optional[AMCPConfig], default=None)
-        parts = parser.instantiate_classes(parser.parse_object(
-            {key: model[key] for key in ("painter", "features", "amcp") if key in model}))
-        return cls(parts.painter, parts.features, parts.amcp)
-
-    def set_image(self, image: Tensor) -> None:
-        """Take ``image`` ([3, H, W], float in [0, 1]) for the following ``predict`` calls."""
+    def set_image(self, image: Tensor, name: str = "") -> None:
+        """Take ``image`` ([3, H, W], float in [0, 1]) for the following ``predict`` calls; AMCP's
+        draws come from ``config.seed`` alone, whatever the ``name``."""
         check_image(image)
         self.image_size = tuple(image.shape[-2:])
         self.image = image.float()  # the refinement cuts along the image's own edges
@@ -103,8 +116,18 @@ class Segmenter:
         self.painter.set_image(self.frame)
 
     def reset_image(self) -> None:
-        """Forget the image (and free its tensors); ``predict`` needs a new ``set_image``."""
-        self.image_size = self.image = self.frame = self.content = None
+        """Forget the image (and free its tensors, the painter's and the features' too); ``predict``
+        needs a new ``set_image``."""
+        self.image_size = self.image = self.frame = self.content = self.letterbox = None
+        self.painter.reset_image()
+        self.features.reset_image()
+
+    def components(self) -> dict:
+        return {"painter": self.painter, "features": self.features}
+
+    @property
+    def steps_per_prompt(self) -> int:
+        return self.config.iterations
 
     @property
     def is_image_set(self) -> bool:

@@ -64,7 +64,7 @@ def contrast_votes(ctx: StepContext, painted: Tensor, foreground: Tensor, iterat
     boxes = crop_boxes(foreground, len(painted), cfg, ctx.generator)
     start = time.perf_counter()
     painted_f, original_f = crop_features(ctx.features, ctx.frame, painted, boxes, cfg.cache_original_features)
-    y0, x0, y1, x1 = boxes[0]
+    x0, y0, x1, y1 = boxes[0]
     contrast = contrast_map(painted_f, original_f, (y1 - y0, x1 - x0))
     features_seconds = synced_elapsed(start, contrast)
 

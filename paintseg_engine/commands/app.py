@@ -24,12 +24,12 @@ import cv2
 import numpy as np
 import torch
 
-from ..amcp import Segmentation, Segmenter
+from ..amcp import PromptSegmenter, Segmentation
+from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, missing_weights
 from ..data.synthetic import generate_dataset
-from ..imageio import ImageLoadError, load_image, save_png_atomic
-from ..prompts import Prompt, PromptError
-from .segment import (CONFIGS, DEFAULT_DEVICE, ConfigError, config_unavailable, load_segmenter,
-                              prompt_from)
+from ..errors import ConfigError, ImageLoadError, PromptError
+from ..imageio import load_image, save_png_atomic
+from ..prompts import Prompt, prompt_from
 from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
 
 # Telemetry off before Gradio is imported (it reads this at import); the page needs no network.
@@ -104,18 +104,18 @@ class Sessions:
 
     def __init__(self, device: str):
         self.device = device
-        self.segmenters: dict[str, Segmenter] = {}
+        self.segmenters: dict[str, PromptSegmenter] = {}
         self.image_keys: dict[str, str] = {}
 
-    def segmenter(self, config: str, image: LoadedImage) -> tuple[Segmenter, float | None]:
+    def segmenter(self, config: str, image: LoadedImage) -> tuple[PromptSegmenter, float | None]:
         """The config's segmenter holding ``image``, and the seconds ``set_image`` took (None: already held)."""
         if config not in self.segmenters:
-            self.segmenters[config] = load_segmenter(config, self.device)
+            self.segmenters[config] = build_segmenter(config, device=self.device)
         segmenter = self.segmenters[config]
         if self.image_keys.get(config) == image.key:
             return segmenter, None
         start = time.perf_counter()
-        segmenter.set_image(image.pixels.to(self.device))
+        segmenter.set_image(image.pixels.to(self.device), Path(image.name).stem)
         self.image_keys[config] = image.key
         return segmenter, time.perf_counter() - start
 
@@ -139,6 +139,14 @@ def open_image(path: str) -> LoadedImage:
     except ImageLoadError as error:
         raise gr.Error(str(error).replace(str(path), name), title="Not an image") from None
     return LoadedImage(name, pixels, hashlib.sha1(pixels.numpy().tobytes()).hexdigest())
+
+
+def config_unavailable(config: str | Path) -> str | None:
+    """Why ``config`` cannot run here (no such file, weights not on this machine), or None."""
+    try:
+        return "; ".join(missing_weights(config)) or None
+    except ConfigError as error:
+        return str(error)
 
 
 def build_app(configs: list[str | Path], examples: str | Path, device: str = "cpu") -> gr.Blocks:
@@ -181,7 +189,7 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
         progress(0, desc=f"loading {Path(config).name}, set_image")
         try:
             segmenter, set_image_seconds = sessions.segmenter(config, image)
-            total = segmenter.config.iterations
+            total = segmenter.steps_per_prompt
             result = segmenter.predict(prompt, on_step=lambda step: progress(
                 (step.iteration + 1, total), desc=f"{STEP_NAMES[step.kind]} {step.iteration + 1}/{total}"))
         except (ConfigError, PromptError) as error:

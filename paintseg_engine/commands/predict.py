@@ -9,43 +9,50 @@ so a resume with other settings is refused.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Literal
 
+import yaml
 from lightning.pytorch.cli import LightningCLI
-from torch import nn
 
-from ..amcp import SettingsError
-from ..data.coco import CocoFileError
+from ..build import check_model_section, legacy_key_message, method_of
+from ..errors import USER_ERRORS, ConfigError
 from ..run.datamodule import PaintSegDataModule
-from ..imageio import ImageLoadError
 from ..run.module import PaintSegModule
-from ..pretrained import MissingWeightsError
-from ..prompts import PromptError
-from ..run.folder import RunFolderError
-from ..runtime.errors import BackendUnavailable, EngineMismatch
-from ..run.writer import PredictionWriter, RunFailed
-
-# Errors a user can fix from their message alone: printed as one line, no traceback.
-USER_ERRORS = (RunFailed, RunFolderError, SettingsError, MissingWeightsError, EngineMismatch, BackendUnavailable,
-               ImageLoadError, PromptError, FileNotFoundError, CocoFileError)
+from ..run.writer import PredictionWriter
 # DataModule settings that change how a run is executed, not what it computes.
 EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 
 
-def fill(template: str, prompt: str, method: str) -> str:
-    return template.format(prompt=prompt, method=method)
+def fill(template: str, prompt: str, segmenter) -> str:
+    return template.format(prompt=prompt, method=method_of(segmenter))
 
 
-def fill_all(templates: list[str], prompt: str, method: str) -> list[str]:
-    return [fill(t, prompt, method) for t in templates]
+def fill_all(templates: list[str], prompt: str, segmenter) -> list[str]:
+    return [fill(t, prompt, segmenter) for t in templates]
 
 
 def weights_fingerprints(model: PaintSegModule) -> dict[str, str]:
     """The pretrained components' weights, hashed: a folder's files may change under the same name."""
     from ..runtime.manifest import weights_fingerprint
 
-    parts = {"painter": model.painter, "features": model.features}
-    return {name: weights_fingerprint(part) for name, part in parts.items() if isinstance(part, nn.Module)}
+    return {name: weights_fingerprint(part) for name, part in model.components.items()}
+
+
+def check_legacy_keys(args: list[str]) -> None:
+    """Refuse, in one line naming the new key, a config file or an argument of the model section
+    as it was before ``model.segmenter`` (``model.painter``, ``model.amcp``, ``model.method``, ...)."""
+    for index, arg in enumerate(args):
+        if arg.startswith("--model."):
+            message = legacy_key_message(arg[len("--model."):].split("=")[0], f"argument {arg.split('=')[0]}")
+            if message:
+                raise ConfigError(message)
+        path = arg[len("--config="):] if arg.startswith("--config=") else (
+            args[index + 1] if arg == "--config" and index + 1 < len(args) else None)
+        if path and Path(path).is_file():
+            config = yaml.safe_load(Path(path).read_text())
+            if isinstance(config, dict) and isinstance(config.get("model"), dict):
+                check_model_section(config["model"], f"config {path}")
 
 
 class PaintSegCLI(LightningCLI):
@@ -65,10 +72,10 @@ class PaintSegCLI(LightningCLI):
                             help="an item that fails: stop the run, or record it in failures.json and go on")
         parser.link_arguments("overwrite", "writer.overwrite")
         parser.link_arguments("on_error", "writer.on_error")
-        run = ("output_dir", "data.prompt", "model.method")
+        run = ("output_dir", "data.prompt", "model.segmenter")
         parser.link_arguments(run, "writer.output_dir", compute_fn=fill)
         parser.link_arguments(run, "data.run_dir", compute_fn=fill)
-        parser.link_arguments(("compare_with", "data.prompt", "model.method"), "writer.compare_with",
+        parser.link_arguments(("compare_with", "data.prompt", "model.segmenter"), "writer.compare_with",
                               compute_fn=fill_all)
 
     def before_predict(self) -> None:
@@ -92,6 +99,7 @@ def user_error(error: BaseException) -> BaseException | None:
 
 def main(args: list[str] | None = None) -> None:
     try:
+        check_legacy_keys(sys.argv[1:] if args is None else args)
         PaintSegCLI(
             PaintSegModule,
             PaintSegDataModule,

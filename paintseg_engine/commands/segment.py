@@ -10,84 +10,20 @@ with one line naming it and a non-zero exit, no traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 
-from ..amcp import Segmenter, StepRecord
-from ..imageio import ImageLoadError, load_image, save_png_atomic
-from ..pretrained import missing_local_weights
-from ..prompts import BoxClicksPrompt, BoxPrompt, PointsPrompt, Prompt, PromptError
+from ..amcp import StepRecord
+from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter
+from ..errors import ConfigError, ImageLoadError, PromptError
+from ..imageio import load_image, save_png_atomic
+from ..prompts import prompt_from
 from ..visualize import STEP_NAMES, overlay, step_strip
 
-# configs/ of the repository this package runs from (an editable install or a checkout).
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
-PRETRAINED_PARTS = ("painter", "features")  # the model sections that may name weights
-DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-
-
-class ConfigError(ValueError):
-    """A config that cannot give a segmenter here: absent, invalid, or its weights missing."""
-
-
-def weights_of(spec: dict) -> str | None:
-    """The ``model`` (hub id or folder) a component spec loads weights from, its class's default
-    when the spec leaves it out; None for a weight-free component."""
-    module, _, name = spec["class_path"].rpartition(".")
-    init_args = spec.get("init_args") or {}
-    if "model" in init_args:
-        return init_args["model"]
-    parameter = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("model")
-    return parameter.default if parameter is not None and isinstance(parameter.default, str) else None
-
-
-def config_unavailable(config: str | Path) -> str | None:
-    """Why ``config`` cannot run on this machine (no such file, weights not here), or None.
-    Checks files only: nothing is loaded."""
-    config = Path(config)
-    if not config.is_file():
-        return "no such file"
-    model = (yaml.safe_load(config.read_text()) or {}).get("model") or {}
-    reasons = []
-    for part in PRETRAINED_PARTS:
-        spec = model.get(part)
-        weights = weights_of(spec) if isinstance(spec, dict) and "class_path" in spec else None
-        reason = missing_local_weights(weights) if weights else None
-        if reason:
-            reasons.append(f"{part}: {reason}")
-    return "; ".join(reasons) or None
-
-
-def load_segmenter(config: str | Path, device: str = "cpu") -> Segmenter:
-    """The segmenter of a config's ``model`` section, on ``device``; a ConfigError says why not."""
-    reason = config_unavailable(config)
-    if reason:
-        raise ConfigError(f"config {config}: {reason}")
-    try:
-        segmenter = Segmenter.from_config(config)
-    except ValueError as error:
-        raise ConfigError(f"config {config}: {error}") from None
-    for part in (segmenter.painter, segmenter.features):
-        if isinstance(part, torch.nn.Module):
-            part.to(device)
-    return segmenter
-
-
-def prompt_from(box=None, positive=(), negative=()) -> Prompt:
-    """The prompt a box and clicks make: a box alone, clicks alone (at least one positive), or both."""
-    positive, negative = [tuple(p) for p in positive], [tuple(p) for p in negative]
-    if box is None:
-        if not positive:
-            raise PromptError("give a box or at least one positive click")
-        return PointsPrompt(positive, negative)
-    return BoxClicksPrompt(tuple(box), positive, negative) if positive or negative else BoxPrompt(tuple(box))
 
 
 def numbers(count: int, what: str):
@@ -113,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--click-neg", type=numbers(2, "--click-neg"), action="append", default=[],
                         metavar="X,Y", help="a point off the object (repeatable)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help="a config's model section: painter, features, amcp (default: %(default)s)")
+                        help="a config's model.segmenter section: AMCP or the GrabCut baseline (default: %(default)s)")
     parser.add_argument("--device", default=DEFAULT_DEVICE,
                         help="where the painter and features run (default: %(default)s)")
     parser.add_argument("-o", "--output", type=Path, help="write the mask here (PNG, 0/255)")
@@ -140,13 +76,13 @@ def run(options: argparse.Namespace) -> None:
     prompt.initial_mask(height, width)  # a prompt outside the image fails here, naming it
 
     # 2. The session: the image once, then the prompt, a line per iteration.
-    segmenter = load_segmenter(options.config, options.device)
+    segmenter = build_segmenter(options.config, device=options.device)
     start = time.perf_counter()
-    segmenter.set_image(image.to(options.device))
+    segmenter.set_image(image.to(options.device), options.image.stem)
     print(f"{options.image} ({width}x{height}), {options.config}: set_image {time.perf_counter() - start:.3f} s",
           flush=True)
     start = time.perf_counter()
-    result = segmenter.predict(prompt, on_step=print_step(segmenter.config.iterations, height, width))
+    result = segmenter.predict(prompt, on_step=print_step(segmenter.steps_per_prompt, height, width))
     mask = result.mask.cpu()
     print(f"{len(result.steps)} iterations in {time.perf_counter() - start:.3f} s; "
           f"mask {mask.float().mean().item() * 100:.1f}% of the image")

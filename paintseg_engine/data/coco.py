@@ -19,11 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import CocoFileError, ItemError
+
 CROWD = "iscrowd"
-
-
-class CocoFileError(ValueError):
-    """An annotations or detections file that cannot be read as COCO; the message names it."""
 
 
 def require_pycocotools():
@@ -80,9 +78,9 @@ def decode_segmentation(segmentation: dict | list, height: int, width: int) -> t
             rle = segmentation
         mask = mask_utils.decode(rle).astype(bool)
     except (TypeError, ValueError, KeyError, AttributeError) as err:
-        raise ValueError(f"segmentation cannot be decoded ({type(err).__name__}: {err})") from None
+        raise ItemError(f"segmentation cannot be decoded ({type(err).__name__}: {err})") from None
     if mask.shape != (height, width):
-        raise ValueError(f"segmentation is {mask.shape} but its image is {(height, width)} (HxW)")
+        raise ItemError(f"segmentation is {mask.shape} but its image is {(height, width)} (HxW)")
     return torch.from_numpy(mask)
 
 
@@ -135,7 +133,7 @@ class CocoAnnotations:
         wanted = [by_name.get(c, c) for c in categories] if categories else sorted(known)
         unknown = [c for c, i in zip(categories or [], wanted) if i not in known]
         if unknown:
-            raise ValueError(f"{self.path}: unknown categories {unknown}; known: {sorted(by_name)}")
+            raise CocoFileError(f"{self.path}: unknown categories {unknown}; known: {sorted(by_name)}")
         self.category_ids = sorted(set(wanted))
         self.annotations: dict[int, list[dict]] = {image_id: [] for image_id in self.images}
         for ann in data["annotations"]:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..amcp import SettingsError
+from ..errors import SettingsError
 from ..clicks import NOC_THRESHOLDS, ClickProtocol, depth_map, interior_point
 from ..imageio import load_mask
 from ..prompts import BoxPrompt, MaskPrompt, PointsPrompt, Prompt, ScribblePrompt, box_of

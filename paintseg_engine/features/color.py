@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..amcp.config import SettingsError
+from ..errors import SettingsError
 from .base import FeatureExtractor
 
 # sRGB (D65) -> XYZ, and the D65 white point.

@@ -13,11 +13,15 @@ class Painter(ABC):
     Images are float tensors in [0, 1], shape [3, H, W]; masks are bool [H, W],
     True where pixels are to be repainted. AMCP calls ``set_image`` once per image
     (so painters can cache per-image work, such as VAE latents) and then ``paint``
-    once per iteration with that iteration's mask.
+    once per iteration with that iteration's mask; ``reset_image`` drops all of it.
     """
 
     def set_image(self, image: Tensor) -> None:
         self._image = image
+
+    def reset_image(self) -> None:
+        """Forget the image and what was computed from it; a painter that caches more extends this."""
+        self._image = None
 
     @property
     def image(self) -> Tensor:

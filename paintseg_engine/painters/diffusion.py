@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import diffusers
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..pretrained import Precision, explain_missing_weights, torch_dtype
+from ..pretrained import CLIP_CONTEXT_LENGTH, Precision, explain_missing_weights, torch_dtype
 from ..runtime import build_runners
 from .base import Painter
 
@@ -32,8 +32,6 @@ SCHEDULERS = {
     "unipc": ("UniPCMultistepScheduler", {}),
 }
 SchedulerName = Literal["ddim", "dpm++", "euler", "euler_ancestral", "unipc"]
-# Tokens in SD's CLIP text context: the shape of the stand-in embedding without a text encoder.
-CLIP_CONTEXT_LENGTH = 77
 INPAINTING_UNET_CHANNELS = 9  # noisy latents (4) + mask (1) + masked-image latents (4)
 
 
@@ -108,6 +106,12 @@ class DiffusionPainter(Painter, nn.Module):
         cache_image_latents: encode the image's latents once in ``set_image``, not per ``paint``
             (needed by ``strength < 1`` and ``blend_unmasked``).
         local_files_only: never reach the hub (``HF_HUB_OFFLINE=1`` does the same).
+
+    ``callback_on_step_end``, as diffusers' pipelines have it, is called after every denoising
+    step as ``callback(painter, step_index, timestep, {"latents": latents})`` and returns the
+    kwargs (latents it returns replace the loop's); setting ``painter.interrupt`` in it ends the
+    loop early (a warm-up needs the shapes, not all the steps). It is not a setting: callers
+    (benchmarks, progress bars) set it and clear it.
     """
 
     def __init__(
@@ -167,6 +171,8 @@ class DiffusionPainter(Painter, nn.Module):
         self.guided = guidance_scale > 1 and not (skip_redundant_guidance and prompt == negative_prompt)
         self.cache_text_embeddings, self.cache_image_latents = cache_text_embeddings, cache_image_latents
         self._text_embeddings: dict[tuple[str, torch.device], Tensor] = {}
+        self.callback_on_step_end: Callable[[DiffusionPainter, int, Tensor, dict], dict] | None = None
+        self.interrupt = False
 
     @property
     def uses_image_latents(self) -> bool:
@@ -181,6 +187,10 @@ class DiffusionPainter(Painter, nn.Module):
         self._pixels = resize(image[None].float(), size).clamp(0, 1) * 2 - 1
         cached = self.cache_image_latents and self.uses_image_latents
         self._image_latents = self.encode(self._pixels) if cached else None
+
+    def reset_image(self) -> None:
+        super().reset_image()
+        self._pixels = self._image_latents = None
 
     @torch.no_grad()
     def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
@@ -214,7 +224,10 @@ class DiffusionPainter(Painter, nn.Module):
 
         # 4. Denoising loop: one UNet call per step for all samples (and both guidance branches).
         step_options = {"generator": generator} if self.step_takes_generator else {}
+        self.interrupt = False
         for i, t in enumerate(timesteps):
+            if self.interrupt:
+                break
             noise_pred = self.predict_noise(latents, t, conditioning, text)
             latents = self.noise_scheduler.step(noise_pred, t, latents, **step_options, return_dict=False)[0]
             if self.blend_unmasked:
@@ -222,6 +235,8 @@ class DiffusionPainter(Painter, nn.Module):
                 if i + 1 < len(timesteps):
                     original = self.noise_scheduler.add_noise(image_latents, noise, timesteps[i + 1:i + 2])
                 latents = torch.where(latent_mask, latents, original)
+            if self.callback_on_step_end is not None:
+                latents = self.callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
 
         # 5. Decode and return at the input's size.
         painted = self.vae_runner.decode(latents / self.latent_scale) / 2 + 0.5

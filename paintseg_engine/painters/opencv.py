@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..amcp.config import SettingsError
+from ..errors import SettingsError
 from .base import Painter
 
 # Exemplar methods fill the hole with patches copied from the rest of the image (texture, as a
@@ -62,6 +62,10 @@ class OpenCVPainter(Painter):
         self._work_hw = (max(1, round(h * scale)), max(1, round(w * scale)))
         rgb = (image.permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
         self._work_image = cv2.resize(rgb, self._work_hw[::-1], interpolation=cv2.INTER_AREA)
+
+    def reset_image(self) -> None:
+        super().reset_image()
+        self._work_image = self._work_hw = None
 
     def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
         image = self.image

@@ -17,23 +17,26 @@ from ..coco_eval import box_to_xywh
 from ..data.coco import (CocoAnnotations, CocoImage, CocoInstance, CocoScope, decode_segmentation, encode_mask,
                          list_coco_images)
 from ..data.protocols import PromptSettings, prompt_from_gt
-from ..imageio import ImageLoadError, load_image
-from ..prompts import BoxPrompt, Prompt, PromptError
+from ..errors import ITEM_ERRORS, ItemError, SettingsError
+from ..imageio import load_image
+from ..prompts import BoxPrompt, Prompt
+from .records import Item
 
 
 class CocoImages(Dataset):
-    """Items: ``name`` (the image's stem), ``dataset``, ``image``, ``coco_scope`` and ``instances``,
-    each ``{name, prompt, gt, ignore, coco: {image_id, category_id, score}}``. Prompts come from the
-    ground truth (``prompt`` kind, ``settings``) or, given ``detections``, are the detector's boxes
-    scoring at least ``score_threshold`` (``gt`` None). An image that cannot be read is
-    ``{name, dataset, error, instances: [{name}, ...], coco_scope}``: each instance fails with it."""
+    """Items (``Item``, records.py): one per image, named by the image's stem, with ``instances``
+    (each an ``Item`` with its ``prompt``, ``gt``, and ``coco``: image id, category id, score) and
+    the dataset's ``coco_scope``. Prompts come from the ground truth (``prompt`` kind,
+    ``settings``) or, given ``detections``, are the detector's boxes scoring at least
+    ``score_threshold`` (``gt`` None). An image that cannot be read carries its ``error``, and each
+    of its instances fails with it; an instance whose annotation cannot be decoded carries its own."""
 
     def __init__(self, root: str | Path, name: str, annotations: str | Path, prompt: str = "box",
                  skip: set[str] | None = None, max_images: int | None = None, categories: list | None = None,
                  detections: str | Path | None = None, score_threshold: float = 0.0,
                  settings: PromptSettings | None = None, coarse_mask_dir: str | None = None):
         if detections is not None and prompt != "box":
-            raise ValueError(f"dataset {name!r}: a detections file gives boxes; the prompt must be box, got {prompt!r}")
+            raise SettingsError(f"dataset {name!r}: a detections file gives boxes; the prompt must be box, got {prompt!r}")
         self.name, self.prompt = name, prompt
         self.settings, self.coarse_mask_dir = settings or PromptSettings(), coarse_mask_dir
         coco = CocoAnnotations(annotations, categories)
@@ -50,18 +53,18 @@ class CocoImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> Item:
         image = self.images[index]
         name = image.path.stem
         if not image.instances:
-            return {"name": name, "dataset": self.name, "coco_scope": self.scope, "instances": []}
+            return Item(name, self.name, instances=[], coco_scope=self.scope)
         try:
             pixels = self.load_image(image)
-        except (ImageLoadError, ValueError, OSError) as error:
-            return {"name": name, "dataset": self.name, "error": str(error), "coco_scope": self.scope,
-                    "instances": [{"name": i.name} for i in image.instances]}
-        return {"name": name, "dataset": self.name, "image": pixels, "coco_scope": self.scope,
-                "instances": [self.instance(image, i) for i in image.instances]}
+        except ITEM_ERRORS as error:
+            return Item(name, self.name, error=str(error), coco_scope=self.scope,
+                        instances=[Item(i.name, self.name) for i in image.instances])
+        return Item(name, self.name, pixels, instances=[self.instance(image, i) for i in image.instances],
+                    coco_scope=self.scope)
 
     @staticmethod
     def load_image(image: CocoImage):
@@ -69,23 +72,23 @@ class CocoImages(Dataset):
         if tuple(pixels.shape[-2:]) != (image.height, image.width):
             stored = load_image(image.path, apply_exif=False)
             if tuple(stored.shape[-2:]) != (image.height, image.width):
-                raise ValueError(f"image {image.path} is {tuple(pixels.shape[-2:])} but its annotations say "
-                                 f"{(image.height, image.width)} (HxW)")
+                raise ItemError(f"image {image.path} is {tuple(pixels.shape[-2:])} but its annotations say "
+                                f"{(image.height, image.width)} (HxW)")
             pixels = stored  # annotated on the pixels as stored, before EXIF rotation
         return pixels
 
-    def instance(self, image: CocoImage, instance: CocoInstance) -> dict:
+    def instance(self, image: CocoImage, instance: CocoInstance) -> Item:
         coco = {"image_id": image.image_id, "category_id": instance.category_id, "score": instance.score}
         if instance.segmentation is None:  # a detection: its box is the prompt, no ground truth
-            return {"name": instance.name, "prompt": BoxPrompt(instance.box), "gt": None, "ignore": None, "coco": coco}
+            return Item(instance.name, self.name, prompt=BoxPrompt(instance.box), coco=coco)
         try:
             gt = decode_segmentation(instance.segmentation, image.height, image.width)
             if not gt.any():
-                raise ValueError("it is empty: no object to prompt")
+                raise ItemError("it is empty: no object to prompt")
             prompt = prompt_from_gt(gt, self.prompt, instance.name, self.settings, self.coarse_mask_dir)
-        except (PromptError, ValueError, OSError) as error:
-            return {"name": instance.name, "error": f"{self.scope.annotations}, {instance.name}: {error}"}
-        return {"name": instance.name, "prompt": prompt, "gt": gt, "ignore": None, "coco": coco}
+        except ITEM_ERRORS as error:
+            return Item(instance.name, self.name, error=f"{self.scope.annotations}, {instance.name}: {error}")
+        return Item(instance.name, self.name, prompt=prompt, gt=gt, coco=coco)
 
 
 def coco_record(tag: dict, mask: Tensor, prompt: Prompt) -> dict:

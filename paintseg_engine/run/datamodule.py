@@ -14,10 +14,11 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from ..imageio import ImageLoadError, load_image, load_mask
-from ..prompts import PromptError
+from ..errors import ITEM_ERRORS, ItemError
+from ..imageio import load_image, load_mask
 from .coco import CocoImages
 from .folder import RunFolder, check_dataset_name
+from .records import Item
 from ..data.protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
 from ..data.readers import Sample, decode_mask, layout_of, list_samples
 from ..data.synthetic import generate_dataset
@@ -70,12 +71,9 @@ class DatasetSpec:
 
 
 class SegmentationFolder(Dataset):
-    """Items: ``image`` [3, H, W] float, ``gt`` / ``ignore`` bool [H, W] (``ignore`` None when
-    nothing is ignored), ``prompt``, ``name`` (file stem, or ``<stem>_<id>`` per instance), ``dataset``.
-
-    An item that cannot be read (corrupt image, no mask, a mask of another size, no object) is
-    ``{"name", "dataset", "error"}`` instead: one bad file never stops a dataset, and the run's
-    failure policy decides what happens (the prediction writer's ``on_error``).
+    """A dataset's ``Item`` s (records.py). An item that cannot be read (corrupt image, no mask, a
+    mask of another size, no object) carries its ``error`` instead: one bad file never stops a
+    dataset, and the run's failure policy decides what happens (the prediction writer's ``on_error``).
     """
 
     def __init__(self, root: str | Path, name: str, prompt: str = "box", skip: set[str] | None = None,
@@ -93,16 +91,16 @@ class SegmentationFolder(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> Item:
         sample = self.samples[index]
         try:
-            return {**self.load(sample), "name": sample.name, "dataset": self.name}
-        except (ImageLoadError, PromptError, ValueError, OSError) as error:
-            return {"name": sample.name, "dataset": self.name, "error": str(error)}
+            return self.load(sample)
+        except ITEM_ERRORS as error:
+            return Item(sample.name, self.name, error=str(error))
 
-    def load(self, sample: Sample) -> dict:
+    def load(self, sample: Sample) -> Item:
         if sample.problem:
-            raise ValueError(sample.problem)
+            raise ItemError(sample.problem)
         if sample.mask is None:
             raise FileNotFoundError(f"{sample.image}: no ground-truth mask to make a {self.prompt} prompt from")
         raw = load_mask(sample.mask)
@@ -110,18 +108,18 @@ class SegmentationFolder(Dataset):
         if tuple(raw.shape) != tuple(image.shape[-2:]):
             stored = load_image(sample.image, apply_exif=False)
             if tuple(raw.shape) != tuple(stored.shape[-2:]):
-                raise ValueError(f"mask {sample.mask} is {tuple(raw.shape)} but image {sample.image} is "
+                raise ItemError(f"mask {sample.mask} is {tuple(raw.shape)} but image {sample.image} is "
                                  f"{tuple(image.shape[-2:])} (HxW)")
             image = stored  # the mask was drawn on the pixels as stored, before EXIF rotation
         gt, ignore = decode_mask(raw, self.layout, sample.instance)
         if not gt.any():
             what = "all void" if ignore.all() else "empty"
-            raise ValueError(f"mask {sample.mask} is {what}: no object to make a prompt from")
+            raise ItemError(f"mask {sample.mask} is {what}: no object to make a prompt from")
         prompt = prompt_from_gt(gt, self.prompt, sample.name, self.settings, self.coarse_mask_dir)
-        return {"image": image, "gt": gt, "ignore": ignore if ignore.any() else None, "prompt": prompt}
+        return Item(sample.name, self.name, image, prompt, gt, ignore if ignore.any() else None)
 
 
-def collate_items(items: list[dict]) -> list[dict]:
+def collate_items(items: list[Item]) -> list[Item]:
     return items  # images differ in size; AMCP handles them one by one
 
 

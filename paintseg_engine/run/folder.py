@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunFolderError
 from ..imageio import write_json_atomic
 from .records import Failure, PredictionRecord
 
@@ -33,10 +34,6 @@ LOCK_FILE = ".lock"
 TABLE_FILES = ("results.md", "results.csv")
 # Shown when a resume is refused: this many of the settings that differ.
 DIFFERENCES_SHOWN = 8
-
-
-class RunFolderError(RuntimeError):
-    """The run folder cannot take this run: other settings, another run writing, not writable."""
 
 
 def settings_key(settings: dict[str, Any]) -> str:

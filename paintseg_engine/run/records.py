@@ -1,4 +1,5 @@
-"""What ``predict_step`` hands the writer, and what the writer keeps per image on disk."""
+"""What crosses the run: the DataModule's ``Item`` to the module, the module's ``Prediction`` to the
+writer, and what the writer keeps per image on disk."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -6,7 +7,31 @@ from typing import Any
 
 from torch import Tensor
 
+from ..clicks import ClickProtocol
+from ..data.coco import CocoScope
 from ..prompts import Prompt
+
+
+@dataclass
+class Item:
+    """One dataset item as the DataModule reads it: ``image`` [3, H, W] in [0, 1], ``prompt``,
+    ``gt`` / ``ignore`` bool [H, W] (``ignore`` None when nothing is ignored), ``name`` (file stem,
+    or ``<stem>_<id>`` per instance), ``dataset``. An item that could not be read carries only its
+    name, dataset and ``error`` (why), so one bad file never stops a dataset."""
+
+    name: str
+    dataset: str
+    image: Tensor | None = None
+    prompt: Prompt | ClickProtocol | None = None
+    gt: Tensor | None = None
+    ignore: Tensor | None = None
+    error: str | None = None
+    # A COCO image (run/coco.py): its instances, each an Item without the image (answered on one
+    # session), and what its dataset's AP is computed on. An instance's coco: image and category
+    # ids, score.
+    instances: list[Item] | None = None
+    coco_scope: CocoScope | None = None
+    coco: dict | None = None
 
 
 @dataclass

@@ -23,20 +23,19 @@ from typing import Any, Literal
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..errors import RunFailed, RunFolderError
 from ..imageio import save_png_atomic, write_json_atomic
-from .records import Failure, Prediction
+from .records import Failure, Item, Prediction
 from .results import run_rows, write_results
-from .folder import RunFolder, RunFolderError
+from .folder import RunFolder
 from ..visualize import overlay
 
+__all__ = ["PredictionWriter", "RunFailed"]
 
-def images_of(batch: list[dict]) -> list:
+
+def images_of(batch: list[Item]) -> list:
     """The image of each prediction of ``batch``: a COCO image's once per instance."""
-    return [item.get("image") for item in batch for _ in (item["instances"] if "instances" in item else [item])]
-
-
-class RunFailed(RuntimeError):
-    """Items of the run failed under ``on_error: stop``; the message names the first."""
+    return [item.image for item in batch for _ in (item.instances if item.instances is not None else [item])]
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -79,8 +78,8 @@ class PredictionWriter(BasePredictionWriter):
         if error:
             raise RunFailed(error)
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch, batch_idx,
-                           dataloader_idx=0) -> None:
+    def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch: list[Item],
+                           batch_idx, dataloader_idx=0) -> None:
         self.write_coco_scopes(batch)
         for pred, image in zip(prediction, images_of(batch)):
             if pred.failure is not None:
@@ -94,12 +93,12 @@ class PredictionWriter(BasePredictionWriter):
             run.clear_failure(pred.dataset, pred.name)
             write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
 
-    def write_coco_scopes(self, batch: list[dict]) -> None:
+    def write_coco_scopes(self, batch: list[Item]) -> None:
         """A COCO dataset's scope, once per run: the end of a resumed run may see no item of it."""
         for item in batch:
-            if "coco_scope" in item and item["dataset"] not in self.coco_scopes_written:
-                write_json_atomic(self.run.coco_scope_path(item["dataset"]), item["coco_scope"].to_json())
-                self.coco_scopes_written.add(item["dataset"])
+            if item.coco_scope is not None and item.dataset not in self.coco_scopes_written:
+                write_json_atomic(self.run.coco_scope_path(item.dataset), item.coco_scope.to_json())
+                self.coco_scopes_written.add(item.dataset)
 
     def write_failure(self, failure: Failure, world_size: int) -> None:
         self.run.write_failure(failure)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from ..pretrained import DTYPES, SHORT_NAMES
 from .errors import EngineMismatch
 from .manifest import EngineManifest
 
@@ -20,8 +21,7 @@ Execute = Callable[[dict[str, Tensor], dict[str, Tensor]], None]
 # Opens one model file for running (external data files lie next to it).
 OpenModel = Callable[[Path], Execute]
 
-PRECISIONS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PRECISIONS = {dtype: SHORT_NAMES[name] for name, dtype in DTYPES.items()}  # dtype -> an export's precision
 
 
 class ExportedModel:

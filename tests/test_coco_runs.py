@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 pytest.importorskip("pycocotools", reason="the coco extra is not installed: pip install -e '.[coco]'")
 
@@ -14,18 +15,6 @@ from paintseg_engine.data.coco import decode_segmentation, encode_mask  # noqa: 
 from paintseg_engine.imageio import load_mask  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = """
-seed_everything: 0
-trainer: {{accelerator: cpu, devices: 1, logger: false, enable_progress_bar: false}}
-output_dir: {out}
-model:
-  segmenter: {segmenter}
-data:
-  datasets:
-    - {dataset}
-"""
-
-
 SEGMENTERS = {
     "amcp": {"class_path": "paintseg_engine.Segmenter", "init_args": {"config": {
         "frame_size": 64, "iterations": 2, "num_samples": 2, "log_contrast": True, "outpaint_region": "background"}}},
@@ -33,9 +22,13 @@ SEGMENTERS = {
 }
 
 
-def write_config(tmp_path, dataset: dict, out, method: str):
+def write_config(tmp_path, dataset: dict, out, method: str) -> Path:
+    """A run of ``method`` over ``dataset`` into ``out``, on the CPU, quietly."""
     config = tmp_path / f"{method}.yaml"
-    config.write_text(CONFIG.format(out=out, segmenter=json.dumps(SEGMENTERS[method]), dataset=json.dumps(dataset)))
+    config.write_text(yaml.safe_dump({
+        "seed_everything": 0, "output_dir": str(out), "model": {"segmenter": SEGMENTERS[method]},
+        "trainer": {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False},
+        "data": {"datasets": [dataset]}}))
     return config
 
 

@@ -70,7 +70,10 @@ def segmenter_section(config: str | Path | Mapping) -> dict:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config {path}: no such file")
-        config = yaml.safe_load(path.read_text()) or {}
+        try:
+            config = yaml.safe_load(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as error:  # an image given as config, a typo
+            raise ConfigError(f"config {path}: not a YAML file ({' '.join(str(error).split())})") from None
     if not isinstance(config, Mapping):
         raise ConfigError(f"{source}: expected a mapping, got {type(config).__name__}")
     if "class_path" in config:
@@ -131,6 +134,16 @@ def innermost(error: BaseException) -> str:
     while (error.__cause__ or error.__context__) is not None:
         error = error.__cause__ or error.__context__
     return " ".join(line.strip() for line in str(error).strip().splitlines())
+
+
+def check_device(device: str) -> str:
+    """``device`` if a tensor can be made there; a ConfigError naming it otherwise (``cuda:7`` on a
+    one-GPU machine, CUDA on a CPU build, a misspelt name)."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise ConfigError(f"device {device!r} is not usable here ({str(error).splitlines()[0]})") from None
+    return device
 
 
 def build_segmenter(config: str | Path | Mapping, *, device: str | torch.device | None = None) -> PromptSegmenter:

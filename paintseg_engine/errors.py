@@ -57,6 +57,7 @@ class RunFailed(RuntimeError):
 # that does not fit fails the run, it is not a bad image.
 ITEM_ERRORS = (ImageLoadError, PromptError, ItemError, OSError)
 
-# Errors a user can fix from their message alone: printed as one line, no traceback.
+# Errors a user can fix from their message alone: printed as one line, no traceback. OSError:
+# what the machine refused (a full disk, a name too long), with the path it names.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, ConfigError, MissingWeightsError, EngineMismatch,
-               BackendUnavailable, ImageLoadError, PromptError, ItemError, FileNotFoundError, CocoFileError)
+               BackendUnavailable, ImageLoadError, PromptError, ItemError, OSError, CocoFileError)

@@ -1,9 +1,12 @@
-"""Reading images and masks robustly; writing outputs atomically."""
+"""Reading images and masks robustly, no larger than a pixel limit; writing outputs atomically."""
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,30 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from .errors import ImageLoadError
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image of more pixels than the limit: refused before it is decoded."""
+
+
+# The most pixels an image may have (width x height) unless a setting says otherwise: 32 MP,
+# e.g. 6532 x 4899. The heaviest default path (``paintseg segment`` with the default config,
+# writing mask, overlay and step strip: the app's work per request) peaked at 7.2 GiB on a 32 MP
+# image (benchmarks/results/2026-12-02-cpu-pixel-limit): under a third of a 24 GiB machine.
+DEFAULT_MAX_PIXELS = 32_000_000
+
+
+def check_pixel_count(width: int, height: int, max_pixels: int, name: str) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels, in one line naming it and the limit."""
+    if width * height > max_pixels:
+        raise ImageTooLargeError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the limit of "
+                                 f"{max_pixels:,} (max_pixels)")
+
+
+def check_max_pixels(max_pixels: int) -> int:
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    return max_pixels
 
 
 def _current_umask() -> int:
@@ -25,14 +52,19 @@ FILE_MODE = 0o666 & ~_current_umask()
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # PNG's 16-bit grey opens as one of these
 
 
-def _open(path: str | Path, apply_exif: bool = True) -> Image.Image:
+def _open(path: str | Path, apply_exif: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
     try:
-        image = Image.open(path)
+        image = Image.open(path)  # reads the header only: the size is known before any pixel is decoded
+        check_pixel_count(*image.size, max_pixels, str(path))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except Image.DecompressionBombError as error:  # PIL's own limit, for a limit set above it
+        raise ImageTooLargeError(f"{path}: refused as a decompression bomb ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, ImageLoadError):
+            raise
         raise ImageLoadError(f"{path}: cannot be read as an image ({error})") from error
     if min(image.size) < 1:
         raise ImageLoadError(f"{path}: the image is empty ({image.size[0]}x{image.size[1]})")
@@ -46,14 +78,15 @@ def _unit_float(image: Image.Image) -> np.ndarray:
     return np.asarray(image).astype(np.float32) / 255.0
 
 
-def load_image(path: str | Path, apply_exif: bool = True) -> Tensor:
+def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """An RGB image as float32 [3, H, W] in [0, 1].
 
     Grayscale and palette images are expanded to RGB, 16-bit images scaled to [0, 1], EXIF
     rotation applied (unless ``apply_exif`` is False), and an alpha channel dropped (the colour
-    under it is kept as is).
+    under it is kept as is). An image of more than ``max_pixels`` pixels is refused
+    (ImageTooLargeError) before it is decoded.
     """
-    image = _open(path, apply_exif)
+    image = _open(path, apply_exif, max_pixels)
     if image.mode in SIXTEEN_BIT_MODES:
         array = np.repeat(_unit_float(image)[..., None], 3, axis=2)
     else:
@@ -61,10 +94,10 @@ def load_image(path: str | Path, apply_exif: bool = True) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
 
-def load_mask(path: str | Path) -> Tensor:
+def load_mask(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """A mask as uint8 [H, W] as stored (no EXIF rotation; first channel of a colour file;
-    16-bit scaled to 0..255)."""
-    image = _open(path, apply_exif=False)
+    16-bit scaled to 0..255); refused above ``max_pixels`` as images are."""
+    image = _open(path, apply_exif=False, max_pixels=max_pixels)
     if image.mode in SIXTEEN_BIT_MODES:
         array = (_unit_float(image) * 255).round().astype(np.uint8)
     else:
@@ -74,14 +107,31 @@ def load_mask(path: str | Path) -> Tensor:
     return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True))
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename it into place."""
+# Of the target's name in its temporary file's: a name near the file system's 255-byte limit
+# must still leave room for the random part and ".tmp".
+TMP_NAME_CHARS = 64
+# Signals that end a run from outside (Ctrl-C, kill): held back while files that must agree are renamed.
+ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _staged(path: Path, write) -> str:
+    """A temporary file in ``path``'s folder holding what ``write`` writes, with new files' permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TMP_NAME_CHARS]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.chmod(tmp, FILE_MODE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder and rename it into place."""
+    tmp = _staged(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,5 +146,34 @@ def write_json_atomic(path: str | Path, obj) -> None:
     _atomic_write(Path(path), lambda f: f.write(json.dumps(obj, indent=2).encode()))
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    _atomic_write(Path(path), lambda f: f.write(text.encode()))
+@contextmanager
+def ending_signals_held():
+    """Ctrl-C and SIGTERM that arrive inside take effect on leaving (main thread only: Python runs
+    signal handlers there, and only there may they be swapped)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda sig, frame: arrived.append(sig)) for sig in ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        for sig in arrived:
+            signal.raise_signal(sig)
+
+
+def write_texts_together(texts: dict[str | Path, str]) -> None:
+    """Write several text files that must agree: every one staged first, then all renamed into
+    place with Ctrl-C and SIGTERM held back, so an interrupted write leaves the old set or the new."""
+    staged: dict[str, Path] = {}
+    try:
+        for path, text in texts.items():
+            staged[_staged(Path(path), lambda f, text=text: f.write(text.encode()))] = Path(path)
+        with ending_signals_held():
+            for tmp, path in staged.items():
+                os.replace(tmp, path)
+    finally:
+        for tmp in staged:
+            Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""Small synthetic scenes with exact ground truth, shared by tests."""
+"""Small synthetic scenes with exact ground truth, and image files that are not what they claim, shared by tests."""
+import struct
+import zlib
+from pathlib import Path
+
 import torch
 
 
@@ -17,6 +21,18 @@ def disc_scene(height: int = 96, width: int = 128, seed: int = 0):
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a & b).sum() / (a | b).sum()).item()
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares ``width`` x ``height`` pixels in a few dozen bytes (the header of a
+    decompression bomb): only a reader that decodes before checking the size pays for it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
+                     chunk(b"IEND", b""))
+    return path
 
 
 def coco_scenes(root, num_images: int = 2, objects: int = 4, height: int = 96, width: int = 128):

@@ -14,7 +14,7 @@ from paintseg_engine.imageio import ImageLoadError, _atomic_write, load_image, l
 from paintseg_engine.metrics import mask_iou
 from paintseg_engine.run.module import PaintSegModule
 from paintseg_engine.prompts import BoxPrompt, PointsPrompt, ScribblePrompt
-from paintseg_engine.run.writer import PredictionWriter
+from paintseg_engine.run.writer import PredictionWriter, RunFailed
 
 FAST = AMCPConfig(frame_size=96, iterations=3, num_samples=2, log_contrast=True, outpaint_region="background")
 
@@ -93,7 +93,9 @@ def predict(tmp_path, dataset_root, limit_batches=None):
 
 
 def test_writer_outputs_and_resume(tmp_path, generated):
-    out = predict(tmp_path, generated, limit_batches=2)  # an interrupted run: 2 of 4 images
+    with pytest.raises(RunFailed, match="2 item.*neither a record nor a failure"):
+        predict(tmp_path, generated, limit_batches=2)  # a run cut short, 2 of 4 images, does not pass for complete
+    out = tmp_path / "out"
     records = sorted(p.stem for p in (out / "gen/records").glob("*.json"))
     assert records == ["scene_000", "scene_001"]
     first = {p: (out / "gen/records" / f"{p}.json").stat().st_mtime_ns for p in records}

@@ -1,5 +1,4 @@
 """The prompt protocols: prompts made from ground truth, seeded, and one vocabulary of kinds."""
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,6 +1,7 @@
 """Dataset runs that never lie: failures, resume with settings, bad files, leftovers, DDP."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,42 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from paintseg_engine.amcp import AMCPConfig, Segmenter
+from paintseg_engine.amcp import AMCPConfig
 from paintseg_engine.data import PromptSettings, generate_dataset
 from paintseg_engine.run.datamodule import DatasetSpec, PaintSegDataModule, SegmentationFolder
 from paintseg_engine.features import ColorTextureFeatures
 from paintseg_engine.imageio import load_image, load_mask, save_png_atomic
 from paintseg_engine.painters import OpenCVPainter
 from paintseg_engine.run.folder import RunFolder, RunFolderError
-
-REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = """
-seed_everything: 0
-trainer: {{accelerator: cpu, devices: 1, logger: false, enable_progress_bar: false}}
-output_dir: {out}
-model:
-  segmenter:
-    class_path: paintseg_engine.Segmenter
-    init_args:
-      config: {{frame_size: 64, iterations: 2, num_samples: 2, log_contrast: true, outpaint_region: background}}
-data:
-  datasets:
-    - {{name: gen, root: {root}}}
-"""
-
-
-def write_config(tmp_path, root, out, name="run.yaml"):
-    path = tmp_path / name
-    path.write_text(TINY_CONFIG.format(out=out, root=root))
-    return path
-
-
-def paintseg(*args, cwd=REPO):
-    """``paintseg`` in a fresh process: its exit code and everything it printed."""
-    run = subprocess.run([sys.executable, "-m", "paintseg_engine", *map(str, args)], cwd=cwd,
-                         capture_output=True, text=True, timeout=300)
-    return run.returncode, run.stdout + run.stderr
-
+from tests.run_helpers import REPO, paintseg, run_in_process, write_config
 
 @pytest.fixture
 def dataset(tmp_path):
@@ -282,22 +255,70 @@ def test_a_refused_or_stopped_run_leaves_the_folder_free_in_the_same_process(tmp
 
 
 def test_after_a_stopped_run_the_same_process_can_run_again(tmp_path, dataset):
-    import lightning as L
-
-    from paintseg_engine.run.module import PaintSegModule
-    from paintseg_engine.run.writer import PredictionWriter, RunFailed
+    from paintseg_engine.run.writer import RunFailed
 
     (dataset / "images/scene_001.png").write_bytes(b"broken")
-    out = str(tmp_path / "out")
-
-    def run(on_error):
-        trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
-                            callbacks=[PredictionWriter(out, on_error=on_error, settings={"a": 1})])
-        trainer.predict(PaintSegModule(Segmenter(config=AMCPConfig(frame_size=64, iterations=1, num_samples=2))),
-                        datamodule=PaintSegDataModule([{"name": "gen", "root": str(dataset)}], run_dir=out),
-                        return_predictions=False)
-
+    out = tmp_path / "out"
     with pytest.raises(RunFailed, match="scene_001"):
-        run("stop")
-    run("skip")  # the stopped run released the folder
+        run_in_process(dataset, out, "stop")
+    run_in_process(dataset, out, "skip")  # the stopped run released the folder
     assert "| gen | box | amcp | 3 | 1 |" in (tmp_path / "out/results.md").read_text()
+
+
+def child_processes(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            state, parent = entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(parent) == pid and state != "Z":
+            children.append(int(entry.name))
+    return children
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_rank_zero_leaves_the_folder_locked_until_its_last_rank_ends_then_recoverable(tmp_path):
+    # Rank 1 of 2 takes the odd items. Once it has written one, rank 1 is paused and rank 0 killed:
+    # while rank 1 lives, no other run may start in the folder (it would mix settings there).
+    dataset = generate_dataset(tmp_path / "data", num_images=8, height=40, width=56, seed=7)
+    out = tmp_path / "out"
+    config = write_config(tmp_path, dataset, out)
+    rank0 = subprocess.Popen([sys.executable, "-m", "paintseg_engine", "predict", "--config", str(config),
+                              "--trainer.devices", "2", "--trainer.strategy", "ddp"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rank1 = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and rank0.poll() is None and not (
+                rank1 and any(out.glob("gen/records/scene_00[1357].json"))):
+            rank1 = rank1 or next(iter(child_processes(rank0.pid)), None)
+            time.sleep(0.05)
+        assert rank1 and rank0.poll() is None, "the DDP run ended (or never started rank 1) before the kill"
+        os.kill(rank1, signal.SIGSTOP)
+        rank0.kill()
+        rank0.wait()
+        with pytest.raises(RunFolderError, match="another run is writing"):
+            RunFolder(out).claim({"other settings": 1}, overwrite=True)
+    finally:
+        if rank1:
+            os.kill(rank1, signal.SIGCONT)
+        rank0.kill()
+        rank0.wait()
+    deadline = time.monotonic() + 120
+    while alive(rank1) and time.monotonic() < deadline:  # it finds rank 0 gone at its next collective
+        time.sleep(0.1)
+    if alive(rank1):
+        os.kill(rank1, signal.SIGKILL)
+        pytest.fail("rank 1 did not end within 120 s of losing rank 0")
+    # The next run, with other settings, takes the folder and ends with every item of its own settings.
+    run_in_process(dataset, out, on_error="stop", settings={"other settings": 1}, overwrite=True)
+    assert "| gen | box | amcp | 8 | 0 |" in (out / "results.md").read_text()
+    assert len({json.loads(p.read_text())["settings"] for p in out.glob("gen/records/*.json")}) == 1

@@ -70,15 +70,37 @@ def test_the_paintseg_command_dispatches_segment(photo, tiny_config, capsys):
     (["{photo}", "--click-neg", "20,20"], "give a box or at least one positive click"),
     (["{photo}", "--box", "1,1,5,5", "--config", "{no_weights}"], "no folder"),
     (["{photo}", "--box", "1,1,5,5", "--config", "absent.yaml"], "config absent.yaml: no such file"),
+    (["{photo}", "--box", "-5,-5,50,50"], "box (-5.0, -5.0, 50.0, 50.0) lies outside"),
+    (["{photo}", "--box", "1,1,5,5", "--config", "{photo}"], "photo.png: not a YAML file"),
+    (["{photo}", "--box", "1,1,5,5", "--config", "{bad_types}"], "bad_types.yaml: "),
+    (["{photo}", "--box", "1,1,5,5", "--device", "cuda:7"], "device 'cuda:7' is not usable here"),
+    (["{photo}", "--box", "1,1,5,5", "--max-pixels", "1000"], "photo.png: 128x96 is 12,288 pixels, more than "
+                                                                "the limit of 1,000"),
 ])
 def test_bad_input_ends_with_one_line_naming_it(arguments, message, photo, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
-    paths = {"photo": photo, "notes": notes, "no_weights": write_config_without_weights(tmp_path)}
+    bad_types = tmp_path / "bad_types.yaml"
+    bad_types.write_text(yaml.safe_dump({"model": {"amcp": {"iterations": "many"}}}))
+    paths = {"photo": photo, "notes": notes, "no_weights": write_config_without_weights(tmp_path),
+             "bad_types": bad_types}
     with pytest.raises(SystemExit) as ended:
         paintseg(["segment", *(a.format(**paths) for a in arguments)])
     assert ended.value.code.startswith("paintseg segment: error: ")
     assert message in ended.value.code and "\n" not in ended.value.code
+
+
+@pytest.mark.parametrize("outputs, message", [
+    (["-o", "{photo}"], "-o {photo} is the input image"),
+    (["-o", "{out}", "--overlay", "{out}"], "--overlay {out} is the file -o writes"),
+])
+def test_an_output_on_the_input_or_on_another_output_is_refused(outputs, message, photo, tmp_path, capsys):
+    paths = {"photo": photo, "out": tmp_path / "mask.png"}
+    before = photo.read_bytes()
+    with pytest.raises(SystemExit) as ended:
+        main([str(photo), "--box", box_arg(BOX), *(o.format(**paths) for o in outputs)])
+    assert ended.value.code == 2 and message.format(**paths) in capsys.readouterr().err
+    assert photo.read_bytes() == before and not paths["out"].exists()
 
 
 def test_a_config_is_available_when_its_weights_folder_is_here(tmp_path):

@@ -58,6 +58,9 @@ def check_image(image: Tensor) -> None:
         raise ValueError(f"image must be [3, H, W], got shape {tuple(image.shape)}")
     if not image.is_floating_point():
         raise ValueError(f"image must be float in [0, 1], got {image.dtype}; e.g. image.float() / 255")
+    if not torch.isfinite(image).all():  # NaN compares false with any bound: test it first
+        bad = (~torch.isfinite(image)).sum().item()
+        raise ValueError(f"image has {bad} NaN or infinite values; values must lie in [0, 1]")
     low, high = image.min().item(), image.max().item()
     if low < -UNIT_RANGE_TOLERANCE or high > 1 + UNIT_RANGE_TOLERANCE:
         raise ValueError(f"image values must lie in [0, 1], got [{low:g}, {high:g}]; a 0..255 image needs / 255")

@@ -8,12 +8,19 @@ at a time through Gradio's queue (the segmenters are shared); the others wait th
 
     paintseg app                                  # http://127.0.0.1:7860
     paintseg app --config configs/default.yaml --config my.yaml --port 8000
+
+Hostile input stays small: an upload above ``--max-upload-mb`` is refused by the server, an image
+above ``--max-pixels`` before it is decoded; a user's mistake is one line in the server's log
+(no traceback) and a message on the page; uploads and offered masks live in one temporary
+folder, removed when the app ends (Ctrl-C or SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -25,12 +32,13 @@ import numpy as np
 import torch
 
 from ..amcp import PromptSegmenter, Segmentation
-from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, missing_weights
+from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device, missing_weights
 from ..data.synthetic import generate_dataset
 from ..errors import ConfigError, ImageLoadError, PromptError
-from ..imageio import load_image, save_png_atomic
+from ..imageio import DEFAULT_MAX_PIXELS, load_image, save_png_atomic
 from ..prompts import Prompt, prompt_from
 from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip
+from .arguments import pixel_limit
 
 # Telemetry off before Gradio is imported (it reads this at import); the page needs no network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -45,6 +53,15 @@ THUMBNAILS_HEIGHT = 150  # px: the examples row
 IMAGE_HEIGHT = 320  # px: the image clicked on and the overlay, scaled to fit
 CORNER_MARKER_SIZE = 9  # px: the cross marking a box's first corner until the second is placed
 IMAGE_BUTTONS = ["download", "fullscreen"]  # not "share": nothing leaves this machine
+# An upload's size limit: room for a JPEG photo at the default pixel limit (32 MP at 2-4 bits per
+# pixel is 8-16 MB); a lossless PNG of one may be larger, and is better sent scaled down anyway.
+DEFAULT_MAX_UPLOAD_MB = 64
+
+
+def refusal(message: str, title: str = "Cannot do that") -> gr.Error:
+    """A user's mistake: shown on the page, one line in the server's log, no traceback."""
+    print(f"paintseg app: {title}: {message}", file=sys.stderr, flush=True)
+    return gr.Error(message, title=title, print_exception=False)
 
 
 @dataclass
@@ -132,12 +149,12 @@ def latency_table(result: Segmentation, set_image_seconds: float | None) -> str:
     return "\n".join(rows) + f"\n\n**{len(result.steps)} steps: {total:.3f} s**; set_image: {image}"
 
 
-def open_image(path: str) -> LoadedImage:
+def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     name = Path(path).name
     try:
-        pixels = load_image(path)
-    except ImageLoadError as error:
-        raise gr.Error(str(error).replace(str(path), name), title="Not an image") from None
+        pixels = load_image(path, max_pixels=max_pixels)
+    except ImageLoadError as error:  # too large (or a decompression bomb) included
+        raise refusal(str(error).replace(str(path), name), title="Not an image") from None
     return LoadedImage(name, pixels, hashlib.sha1(pixels.numpy().tobytes()).hexdigest())
 
 
@@ -149,9 +166,11 @@ def config_unavailable(config: str | Path) -> str | None:
         return str(error)
 
 
-def build_app(configs: list[str | Path], examples: str | Path, device: str = "cpu") -> gr.Blocks:
+def build_app(configs: list[str | Path], examples: str | Path, device: str = "cpu",
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.Blocks:
     """The Gradio app over ``configs`` (those whose weights are not here are listed, disabled),
-    with ``EXAMPLE_COUNT`` generated scenes in ``examples`` to pick from."""
+    with ``EXAMPLE_COUNT`` generated scenes in ``examples`` to pick from; an image of more than
+    ``max_pixels`` pixels is refused."""
     example_paths = sorted(str(p) for p in (generate_dataset(examples, EXAMPLE_COUNT) / "images").glob("*.png"))
     unavailable = {str(c): config_unavailable(c) for c in configs}
     usable = [str(c) for c in configs if not unavailable[str(c)]]
@@ -163,8 +182,8 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
 
     def load(path: str | None):
         if not path:
-            raise gr.Error("No file came with the upload", title="Not an image")
-        image, draft = open_image(path), PromptDraft()
+            raise refusal("No file came with the upload", title="Not an image")
+        image, draft = open_image(path, max_pixels), PromptDraft()
         return image, draft, draw_draft(image, draft), draft.describe()
 
     def pick_example(evt: gr.SelectData):
@@ -172,7 +191,7 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
 
     def place(image: LoadedImage | None, draft: PromptDraft, mode: str, evt: gr.SelectData):
         if image is None:
-            raise gr.Error("Upload an image or pick an example first")
+            raise refusal("Upload an image or pick an example first")
         draft.add(mode, int(evt.index[0]), int(evt.index[1]))
         return draft, draw_draft(image, draft), draft.describe()
 
@@ -182,10 +201,10 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
 
     def segment(image: LoadedImage | None, draft: PromptDraft, config: str, progress=gr.Progress()):
         if image is None:
-            raise gr.Error("Upload an image or pick an example first")
+            raise refusal("Upload an image or pick an example first")
         prompt = draft.prompt()
         if prompt is None:
-            raise gr.Error("Place a box (click two corners) or a positive click on the image first")
+            raise refusal("Place a box (click two corners) or a positive click on the image first")
         progress(0, desc=f"loading {Path(config).name}, set_image")
         try:
             segmenter, set_image_seconds = sessions.segmenter(config, image)
@@ -193,7 +212,7 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
             result = segmenter.predict(prompt, on_step=lambda step: progress(
                 (step.iteration + 1, total), desc=f"{STEP_NAMES[step.kind]} {step.iteration + 1}/{total}"))
         except (ConfigError, PromptError) as error:
-            raise gr.Error(str(error)) from None
+            raise refusal(str(error)) from None
         mask = result.mask.cpu()
         mask_path = Path(outputs.name) / f"{Path(image.name).stem}_mask_{uuid.uuid4().hex[:8]}.png"
         save_png_atomic(mask_path, mask.numpy().astype(np.uint8) * 255)
@@ -257,12 +276,28 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
     parser.add_argument("--device", default=DEFAULT_DEVICE,
                         help="where the painter and features run (default: %(default)s)")
+    parser.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS,
+                        help="refuse an image of more pixels than this (default: %(default)s)")
+    parser.add_argument("--max-upload-mb", type=int, default=DEFAULT_MAX_UPLOAD_MB,
+                        help="refuse an upload larger than this many MB (default: %(default)s)")
     options = parser.parse_args(args)
+    if options.max_upload_mb < 1:
+        parser.error(f"--max-upload-mb must be >= 1, got {options.max_upload_mb}")
+    # Gradio keeps uploads in GRADIO_TEMP_DIR: one folder of this app's own, removed at the end.
+    temporary = tempfile.TemporaryDirectory(prefix="paintseg-app-uploads-")
+    os.environ["GRADIO_TEMP_DIR"] = temporary.name
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("paintseg app: stopped (SIGTERM)"))  # so `finally` runs
     try:
-        app = build_app(options.config or DEFAULT_CONFIGS, options.examples, options.device)
+        app = build_app(options.config or DEFAULT_CONFIGS, options.examples, check_device(options.device),
+                        options.max_pixels)
+        print(f"paintseg app: http://{options.host}:{options.port} (Ctrl-C to stop)", flush=True)
+        # quiet: Gradio's own lines would suggest share=True, a public link this app never makes.
+        app.launch(server_name=options.host, server_port=options.port, ssr_mode=False, quiet=True,
+                   max_file_size=f"{options.max_upload_mb}mb")
     except (ConfigError, FileExistsError) as error:
         raise SystemExit(f"paintseg app: error: {error}") from None
-    app.launch(server_name=options.host, server_port=options.port, ssr_mode=False)
+    finally:
+        temporary.cleanup()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ EXECUTION_ONLY = ("run_dir", "batch_size", "num_workers")
 
 
 def fill(template: str, prompt: str, segmenter) -> str:
-    return template.format(prompt=prompt, method=method_of(segmenter))
+    """``{prompt}`` and ``{method}`` filled in; any other brace is the folder's own (``run{1}``)."""
+    return template.replace("{prompt}", prompt).replace("{method}", method_of(segmenter))
 
 
 def fill_all(templates: list[str], prompt: str, segmenter) -> list[str]:

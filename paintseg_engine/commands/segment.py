@@ -10,6 +10,7 @@ with one line naming it and a non-zero exit, no traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,13 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from ..amcp import StepRecord
-from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter
+from ..build import CONFIGS, DEFAULT_DEVICE, build_segmenter, check_device
 from ..errors import ConfigError, ImageLoadError, PromptError
-from ..imageio import load_image, save_png_atomic
+from ..imageio import DEFAULT_MAX_PIXELS, load_image, save_png_atomic
 from ..prompts import prompt_from
 from ..visualize import STEP_NAMES, overlay, step_strip
+from .arguments import pixel_limit
 
 DEFAULT_CONFIG = CONFIGS / "default.yaml"
+NUMBER_OPTIONS = ("--box", "--click", "--click-neg")
+NEGATIVE_NUMBER = re.compile(r"-[\d.]")  # argparse takes "-5,-5,50,50" for an option, not a value
 
 
 def numbers(count: int, what: str):
@@ -55,7 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="write the mask here (PNG, 0/255)")
     parser.add_argument("--overlay", type=Path, help="write the mask over the image here (PNG)")
     parser.add_argument("--steps", type=Path, help="write the mask after each I-/O-step here, as a strip (PNG)")
+    parser.add_argument("--max-pixels", type=pixel_limit, default=DEFAULT_MAX_PIXELS,
+                        help="refuse an image of more pixels than this (default: %(default)s)")
     return parser
+
+
+def values_attached(args: list[str]) -> list[str]:
+    """``--box -5,-5,50,50`` as ``--box=-5,-5,50,50``, so a negative coordinate reaches the prompt's
+    own bounds check instead of reading as an unknown option."""
+    attached = []
+    for arg in args:
+        if attached and attached[-1] in NUMBER_OPTIONS and NEGATIVE_NUMBER.match(arg):
+            attached[-1] = f"{attached[-1]}={arg}"
+        else:
+            attached.append(arg)
+    return attached
+
+
+def clashing_outputs(options: argparse.Namespace) -> str | None:
+    """Why the output files cannot be written as asked: one is the input image, or two are one file."""
+    outputs = {name: path for name, path in (("-o", options.output), ("--overlay", options.overlay),
+                                             ("--steps", options.steps)) if path}
+    seen = {options.image.resolve(): "the input image"}
+    for name, path in outputs.items():
+        target = path.resolve()
+        if target in seen:
+            return f"{name} {path} is {seen[target]}; give each output a file of its own"
+        seen[target] = f"the file {name} writes"
+    return None
 
 
 def print_step(total: int, height: int, width: int):
@@ -69,11 +100,12 @@ def print_step(total: int, height: int, width: int):
 
 
 def run(options: argparse.Namespace) -> None:
-    # 1. Check what is cheap to check before loading any model: the image and the prompt.
-    image = load_image(options.image)
+    # 1. Check what is cheap to check before loading any model: the image, the prompt, the device.
+    image = load_image(options.image, max_pixels=options.max_pixels)
     height, width = image.shape[-2:]
     prompt = prompt_from(options.box, options.click, options.click_neg)
     prompt.initial_mask(height, width)  # a prompt outside the image fails here, naming it
+    check_device(options.device)
 
     # 2. The session: the image once, then the prompt, a line per iteration.
     segmenter = build_segmenter(options.config, device=options.device)
@@ -100,7 +132,11 @@ def run(options: argparse.Namespace) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    options = build_parser().parse_args(args)
+    parser = build_parser()
+    options = parser.parse_args(values_attached(sys.argv[1:] if args is None else args))
+    clash = clashing_outputs(options)
+    if clash:
+        parser.error(clash)
     try:
         run(options)
     except (ImageLoadError, PromptError, ConfigError, OSError) as error:

@@ -7,13 +7,15 @@ instance ids (PASCAL VOC: one item per instance). ``list_samples`` turns a datas
 """
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..imageio import load_mask
+from ..imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_mask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MASK_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -75,9 +77,22 @@ def _folders(root: Path, name: str, layout_name: str, layout: Layout) -> tuple[P
 
 
 def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
-    # Hidden files (macOS' ._name.png resource forks, editors' temporaries) are not data.
+    # Hidden files (macOS' ._name.png resource forks, editors' temporaries) are not data. A link
+    # whose target is missing or loops is kept, to be reported, not passed over.
     return [p for p in sorted(folder.iterdir())
-            if p.suffix.lower() in extensions and not p.name.startswith(".") and p.is_file()]
+            if p.suffix.lower() in extensions and not p.name.startswith(".") and (p.is_file() or p.is_symlink())]
+
+
+def broken_link(path: Path | None) -> str | None:
+    """Why ``path``, a symbolic link, leads to no file (dangling, looping), or None."""
+    if path is None or not path.is_symlink():
+        return None
+    try:
+        os.stat(path)
+    except OSError as error:
+        why = "loops" if error.errno == errno.ELOOP else "points to nothing (a git-annex / DVC file not fetched?)"
+        return f"{path} is a symbolic link to {os.readlink(path)} that {why}"
+    return None
 
 
 def _by_stem(folder: Path, extensions: tuple[str, ...]) -> tuple[dict[str, Path], dict[str, list[Path]]]:
@@ -88,8 +103,11 @@ def _by_stem(folder: Path, extensions: tuple[str, ...]) -> tuple[dict[str, Path]
     return {stem: paths[0] for stem, paths in files.items()}, {s: p for s, p in files.items() if len(p) > 1}
 
 
-def list_samples(root: str | Path, name: str, layout_name: str = "folder", split: str = "val") -> list[Sample]:
-    """Every item of a dataset, sorted by name. Images without a mask keep ``mask=None``."""
+def list_samples(root: str | Path, name: str, layout_name: str = "folder", split: str = "val",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Sample]:
+    """Every item of a dataset, sorted by name. Images without a mask keep ``mask=None``; an item
+    that cannot be used (a name two files share, a broken link, an instance mask that cannot be
+    read) keeps its ``problem``, to fail when loaded."""
     root = Path(root)
     layout = layout_of(name, layout_name)
     image_dir, mask_dir = _folders(root, name, layout_name, layout)
@@ -100,7 +118,7 @@ def list_samples(root: str | Path, name: str, layout_name: str = "folder", split
         shared = shared_images.get(stem) or shared_masks.get(stem)
         if shared:  # which file is meant is a guess; refuse to guess
             return f"{', '.join(str(p) for p in shared)} share the name {stem!r}: rename all but one"
-        return None
+        return broken_link(images.get(stem)) or broken_link(masks.get(stem))
 
     if layout.list_file is not None:
         list_path = root / layout.list_file.format(split=split)
@@ -122,7 +140,11 @@ def list_samples(root: str | Path, name: str, layout_name: str = "folder", split
         if stem not in masks or problem(stem):
             samples.append(Sample(stem, path, masks.get(stem), problem=problem(stem)))  # fails when loaded
             continue
-        ids = np.unique(load_mask(masks[stem]).numpy())
+        try:
+            ids = np.unique(load_mask(masks[stem], max_pixels).numpy())
+        except ImageLoadError as error:
+            samples.append(Sample(stem, path, masks[stem], problem=str(error)))
+            continue
         samples += [Sample(f"{stem}_{i}", path, masks[stem], int(i)) for i in ids if i != 0 and i != layout.void_value]
     return samples
 

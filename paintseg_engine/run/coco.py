@@ -18,7 +18,7 @@ from ..data.coco import (CocoAnnotations, CocoImage, CocoInstance, CocoScope, de
                          list_coco_images)
 from ..data.protocols import PromptSettings, prompt_from_gt
 from ..errors import ITEM_ERRORS, ItemError, SettingsError
-from ..imageio import load_image
+from ..imageio import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
 from ..prompts import BoxPrompt, Prompt
 from .records import Item
 
@@ -34,15 +34,19 @@ class CocoImages(Dataset):
     def __init__(self, root: str | Path, name: str, annotations: str | Path, prompt: str = "box",
                  skip: set[str] | None = None, max_images: int | None = None, categories: list | None = None,
                  detections: str | Path | None = None, score_threshold: float = 0.0,
-                 settings: PromptSettings | None = None, coarse_mask_dir: str | None = None):
+                 settings: PromptSettings | None = None, coarse_mask_dir: str | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         if detections is not None and prompt != "box":
             raise SettingsError(f"dataset {name!r}: a detections file gives boxes; the prompt must be box, got {prompt!r}")
         self.name, self.prompt = name, prompt
         self.settings, self.coarse_mask_dir = settings or PromptSettings(), coarse_mask_dir
+        self.max_pixels = check_max_pixels(max_pixels)
         coco = CocoAnnotations(annotations, categories)
         images = list_coco_images(root, coco, max_images=max_images, detections=detections,
                                   score_threshold=score_threshold)
         self.scope = CocoScope(str(coco.path.resolve()), tuple(i.image_id for i in images), tuple(coco.category_ids))
+        # Every instance of the listed images, finished or not: what the run's table counts.
+        self.item_names = [x.name for image in images for x in image.instances]
         skip = skip or set()
         # An image with nothing left to do is dropped; one with no instance at all stays (it is cheap,
         # and it carries the scope to the writer even when no image has an instance).
@@ -66,11 +70,10 @@ class CocoImages(Dataset):
         return Item(name, self.name, pixels, instances=[self.instance(image, i) for i in image.instances],
                     coco_scope=self.scope)
 
-    @staticmethod
-    def load_image(image: CocoImage):
-        pixels = load_image(image.path)
+    def load_image(self, image: CocoImage):
+        pixels = load_image(image.path, max_pixels=self.max_pixels)
         if tuple(pixels.shape[-2:]) != (image.height, image.width):
-            stored = load_image(image.path, apply_exif=False)
+            stored = load_image(image.path, apply_exif=False, max_pixels=self.max_pixels)
             if tuple(stored.shape[-2:]) != (image.height, image.width):
                 raise ItemError(f"image {image.path} is {tuple(pixels.shape[-2:])} but its annotations say "
                                 f"{(image.height, image.width)} (HxW)")

@@ -15,7 +15,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ITEM_ERRORS, ItemError
-from ..imageio import load_image, load_mask
+from ..imageio import DEFAULT_MAX_PIXELS, check_max_pixels, load_image, load_mask
 from .coco import CocoImages
 from .folder import RunFolder, check_dataset_name
 from .records import Item
@@ -72,20 +72,25 @@ class DatasetSpec:
 
 class SegmentationFolder(Dataset):
     """A dataset's ``Item`` s (records.py). An item that cannot be read (corrupt image, no mask, a
-    mask of another size, no object) carries its ``error`` instead: one bad file never stops a
-    dataset, and the run's failure policy decides what happens (the prediction writer's ``on_error``).
+    mask of another size, no object, more than ``max_pixels`` pixels, a broken link) carries its
+    ``error`` instead: one bad file never stops a dataset, and the run's failure policy decides
+    what happens (the prediction writer's ``on_error``). ``item_names`` are the dataset's items
+    (after ``max_images``), finished (``skip``) or not.
     """
 
     def __init__(self, root: str | Path, name: str, prompt: str = "box", skip: set[str] | None = None,
                  max_images: int | None = None, layout: str = "folder", split: str = "val",
-                 settings: PromptSettings | None = None, coarse_mask_dir: str | None = None):
+                 settings: PromptSettings | None = None, coarse_mask_dir: str | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
         if prompt not in PROMPT_KINDS:
             raise ValueError(f"dataset {name!r}: unknown prompt kind {prompt!r}; expected one of {PROMPT_KINDS}")
         self.name, self.prompt, self.layout = name, prompt, layout_of(name, layout)
         self.settings, self.coarse_mask_dir = settings or PromptSettings(), coarse_mask_dir
-        samples = list_samples(root, name, layout, split)
+        self.max_pixels = check_max_pixels(max_pixels)
+        samples = list_samples(root, name, layout, split, self.max_pixels)
         if max_images is not None and len(samples) > max_images:
             samples = [samples[i] for i in np.linspace(0, len(samples) - 1, max_images).round().astype(int)]
+        self.item_names = [s.name for s in samples]
         self.samples = [s for s in samples if s.name not in (skip or set())]
 
     def __len__(self) -> int:
@@ -103,10 +108,10 @@ class SegmentationFolder(Dataset):
             raise ItemError(sample.problem)
         if sample.mask is None:
             raise FileNotFoundError(f"{sample.image}: no ground-truth mask to make a {self.prompt} prompt from")
-        raw = load_mask(sample.mask)
-        image = load_image(sample.image)
+        raw = load_mask(sample.mask, self.max_pixels)
+        image = load_image(sample.image, max_pixels=self.max_pixels)
         if tuple(raw.shape) != tuple(image.shape[-2:]):
-            stored = load_image(sample.image, apply_exif=False)
+            stored = load_image(sample.image, apply_exif=False, max_pixels=self.max_pixels)
             if tuple(raw.shape) != tuple(stored.shape[-2:]):
                 raise ItemError(f"mask {sample.mask} is {tuple(raw.shape)} but image {sample.image} is "
                                  f"{tuple(image.shape[-2:])} (HxW)")
@@ -126,7 +131,9 @@ def collate_items(items: list[Item]) -> list[Item]:
 class PaintSegDataModule(L.LightningDataModule):
     """One predict dataloader per dataset, every item prompted the same way (``prompt``, with
     ``prompt_settings``). Items finished in the run folder ``run_dir`` are skipped, so a
-    restarted run resumes. ``max_images``, when set, caps every dataset (evenly spaced items).
+    restarted run resumes, and each dataset's current items are listed there for the table.
+    ``max_images``, when set, caps every dataset (evenly spaced items); an image (or mask) of more
+    than ``max_pixels`` pixels is refused, as an item failure, before it is decoded.
 
     ``datasets`` are plain mappings of ``DatasetSpec`` fields: a config layered over another
     replaces the list whole (a list of dataclasses would be merged item by item, and a dataset
@@ -135,7 +142,7 @@ class PaintSegDataModule(L.LightningDataModule):
 
     def __init__(self, datasets: list[dict], prompt: str = "box", prompt_settings: PromptSettings | None = None,
                  max_images: int | None = None, run_dir: str | None = None, batch_size: int = 1,
-                 num_workers: int = 0):
+                 num_workers: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS):
         super().__init__()
         if not datasets:
             raise ValueError("PaintSegDataModule needs at least one dataset")
@@ -149,7 +156,7 @@ class PaintSegDataModule(L.LightningDataModule):
         if max_images is not None and max_images < 1:
             raise ValueError(f"max_images must be >= 1, got {max_images}")
         self.prompt, self.prompt_settings = prompt, prompt_settings or PromptSettings()
-        self.max_images, self.run_dir = max_images, run_dir
+        self.max_images, self.run_dir, self.max_pixels = max_images, run_dir, check_max_pixels(max_pixels)
         self.batch_size, self.num_workers = batch_size, num_workers
 
     @property
@@ -162,14 +169,19 @@ class PaintSegDataModule(L.LightningDataModule):
                 generate_dataset(spec.root, num_images=spec.num_images, seed=spec.seed)
 
     def dataset(self, spec: DatasetSpec) -> SegmentationFolder | CocoImages:
-        finished = RunFolder(self.run_dir).finished(spec.name) if self.run_dir else set()
+        run = RunFolder(self.run_dir) if self.run_dir else None
         max_images = min(filter(None, (spec.max_images, self.max_images)), default=None)
+        finished = run.finished(spec.name) if run else set()
         if spec.layout == COCO_LAYOUT:
-            return CocoImages(spec.root, spec.name, spec.annotations, self.prompt, finished, max_images,
-                              spec.categories, spec.prompts, spec.score_threshold, self.prompt_settings,
-                              spec.coarse_mask_dir)
-        return SegmentationFolder(spec.root, spec.name, self.prompt, finished, max_images, spec.layout,
-                                  spec.split, self.prompt_settings, spec.coarse_mask_dir)
+            dataset = CocoImages(spec.root, spec.name, spec.annotations, self.prompt, finished, max_images,
+                                 spec.categories, spec.prompts, spec.score_threshold, self.prompt_settings,
+                                 spec.coarse_mask_dir, self.max_pixels)
+        else:
+            dataset = SegmentationFolder(spec.root, spec.name, self.prompt, finished, max_images, spec.layout,
+                                         spec.split, self.prompt_settings, spec.coarse_mask_dir, self.max_pixels)
+        if run:
+            run.write_items(spec.name, dataset.item_names)
+        return dataset
 
     def predict_dataloader(self) -> list[DataLoader]:
         return [DataLoader(self.dataset(spec), batch_size=self.batch_size, num_workers=self.num_workers,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
-from ..imageio import write_text_atomic
+from ..imageio import write_texts_together
 from .coco_results import AP_COLUMNS, mask_ap_columns
 from .records import Failure, PredictionRecord
 from .folder import RunFolder
@@ -91,15 +91,16 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def write_results(rows: list[dict], folder: str | Path, title: str = "Results", notes: str = "") -> str:
-    """Writes ``results.csv`` and ``results.md`` (title, notes, table) in ``folder``; returns the table."""
+    """Writes ``results.csv`` and ``results.md`` (title, notes, table) in ``folder``, together (an
+    interrupted write leaves both old or both new); returns the table."""
     folder = Path(folder)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomic(folder / "results.csv", text.getvalue())
     table = markdown_table(rows)
-    write_text_atomic(folder / "results.md", f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n")
+    write_texts_together({folder / "results.csv": text.getvalue(),
+                          folder / "results.md": f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n"})
     return table
 
 

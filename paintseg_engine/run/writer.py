@@ -11,8 +11,9 @@ on. Either way the run fails when any item failed, unless the policy is ``skip``
 
 At the end, once on rank zero after every rank has finished: ``<dataset>/metrics.json``, the
 dataset's ``failures.json``, and ``results.md`` / ``results.csv``, from the records made with
-this run's settings only; ``compare_with`` adds the rows of other runs' folders (e.g. the GrabCut
-baseline's).
+this run's settings of the datasets' current items only; ``compare_with`` adds the rows of other
+runs' folders (e.g. the GrabCut baseline's). A current item with neither a record nor a failure
+(a rank died) fails the run.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ class PredictionWriter(BasePredictionWriter):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         # Rank zero claims the folder (refusing other settings, clearing a killed run's leftovers)
-        # before any rank reads which items are finished or writes.
+        # before any rank reads which items are finished or writes; then every rank holds it, so
+        # no other run starts here while any of them lives.
         error = key = None
         self.coco_scopes_written = set()
         if trainer.is_global_zero:
@@ -77,6 +79,8 @@ class PredictionWriter(BasePredictionWriter):
         error, self.settings_key = trainer.strategy.broadcast((error, key))
         if error:
             raise RunFailed(error)
+        if not trainer.is_global_zero:
+            self.run.join()
 
     def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch: list[Item],
                            batch_idx, dataloader_idx=0) -> None:
@@ -117,6 +121,12 @@ class PredictionWriter(BasePredictionWriter):
             self.write_table()
         trainer.strategy.barrier("paintseg_results_written")
         self.run.release()
+        unfinished = self.run.unfinished()
+        if unfinished:  # e.g. a rank died: the table above is short, and must not pass for complete
+            count = sum(map(len, unfinished.values()))
+            dataset, names = next(iter(unfinished.items()))
+            raise RunFailed(f"{count} item(s) have neither a record nor a failure, e.g. {dataset}/{min(names)}; "
+                            f"run again to finish them")
         failures = self.run.failures()  # every rank's, from the shared folder
         if failures and self.on_error == "stop":
             first = failures[0]

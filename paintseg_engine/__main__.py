@@ -1,7 +1,7 @@
-"""``paintseg``: one command, four doors. ``paintseg segment`` (one image), ``paintseg app``
-(the web app) and ``paintseg serve`` (the HTTP service) import only what they need; everything
-else (``paintseg predict ...``) is the LightningCLI run of commands/predict.py, whose Lightning
-import would slow the other three down."""
+"""``paintseg``: one command, five doors. ``paintseg segment`` (one image), ``paintseg app`` (the
+web app), ``paintseg serve`` (the HTTP service) and ``paintseg to_coco`` (a folder dataset as
+COCO) import only what they need; everything else (``paintseg predict ...``) is the LightningCLI
+run of commands/predict.py, whose Lightning import would slow the others down."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +12,9 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] == ["segment"]:
         from .commands.segment import main as segment
         return segment(argv[1:])
+    if argv[:1] == ["to_coco"]:
+        from .data.to_coco import main as to_coco
+        return to_coco(argv[1:])
     if argv[:1] == ["app"]:
         from .commands.app import main as app
         return app(argv[1:])

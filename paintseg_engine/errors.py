@@ -31,6 +31,10 @@ class ItemError(ValueError):
     """One dataset item that cannot be segmented or scored: no mask, a mask of another size, no object."""
 
 
+class CocoFileError(ValueError):
+    """A COCO annotations or detection results file that cannot be read as one; the message names it."""
+
+
 class MissingWeightsError(FileNotFoundError):
     """Pretrained weights are neither in the given folder nor reachable on the hub."""
 
@@ -60,4 +64,4 @@ ITEM_ERRORS = (ImageLoadError, PromptError, ItemError, OSError)
 # Errors a user can fix from their message alone: printed as one line, no traceback. OSError:
 # what the machine refused (a full disk, a name too long), with the path it names.
 USER_ERRORS = (RunFailed, RunFolderError, SettingsError, ConfigError, MissingWeightsError, EngineMismatch,
-               BackendUnavailable, ImageLoadError, PromptError, ItemError, OSError)
+               BackendUnavailable, ImageLoadError, PromptError, ItemError, OSError, CocoFileError)

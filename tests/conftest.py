@@ -30,3 +30,12 @@ def tiny_weights(tmp_path_factory):
     from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
 
     return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))
+
+
+@pytest.fixture
+def coco_dataset(tmp_path):
+    """(root, annotations, detections, annotations dict): see tests.scenes.coco_scenes."""
+    pytest.importorskip("pycocotools", reason="the coco extra is not installed: pip install -e '.[coco]'")
+    from tests.scenes import coco_scenes
+    root = tmp_path / "coco"
+    return (root, *coco_scenes(root))

@@ -33,3 +33,27 @@ def png_header(path: Path, width: int, height: int) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
                      chunk(b"IEND", b""))
     return path
+
+
+def coco_scenes(root, num_images: int = 2, objects: int = 4, height: int = 96, width: int = 128):
+    """Generated multi-object scenes as a COCO dataset under ``root``, plus a crowd annotation on the
+    first image and a detector's results file: every object's tight box with a score, and one low
+    score detection. Returns (annotations path, detections path, the annotations as a dict)."""
+    import json
+
+    import numpy as np
+
+    from paintseg_engine.data.coco import annotation_of
+    from paintseg_engine.data.synthetic import generate_coco_dataset
+
+    annotations = generate_coco_dataset(root, num_images, objects, height, width)
+    data = json.loads(annotations.read_text())
+    crowd = np.zeros((height, width), np.uint8)
+    crowd[:4, :8] = 1  # a corner strip that no object touches
+    data["annotations"].append({**annotation_of(crowd, 1000, 1, 1), "iscrowd": 1})
+    annotations.write_text(json.dumps(data))
+    detections = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+                   "score": round(0.9 - 0.01 * i, 2)} for i, a in enumerate(data["annotations"]) if not a["iscrowd"]]
+    detections.append({"image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 20], "score": 0.05})
+    (root / "detections.json").write_text(json.dumps(detections))
+    return annotations, root / "detections.json", data

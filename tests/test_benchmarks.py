@@ -238,3 +238,19 @@ def test_the_commit_needs_no_git(monkeypatch, tmp_path):
     monkeypatch.delenv(COMMIT_VARIABLE)
     monkeypatch.setenv("PATH", str(tmp_path))  # no git on this PATH
     assert source_commit() is None
+
+
+def test_instances_benchmark_scenes_and_one_session_give_the_one_shot_masks():
+    from benchmarks.instances import scene, timed
+    from paintseg_engine import AMCPConfig, Segmenter
+
+    image, prompts = scene(16)
+    boxes = [tuple(p.box) for p in prompts]
+    assert image.shape == (3, 240, 320) and len(set(boxes)) == 16
+    assert all(0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240 for x0, y0, x1, y1 in boxes)
+    session = Segmenter(config=AMCPConfig(frame_size=64, iterations=1, num_samples=2, log_contrast=True,
+                                          outpaint_region="background"))
+    image, prompts = scene(2)
+    seconds, one_shot = timed(image, prompts, session, one_shot=True)
+    assert positive(seconds) and len(one_shot) == 2
+    assert all(torch.equal(a, b) for a, b in zip(one_shot, timed(image, prompts, session, one_shot=False)[1]))

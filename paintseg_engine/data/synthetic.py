@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..imageio import save_png_atomic
+from ..imageio import save_png_atomic, write_json_atomic
+from .coco import annotation_of
 
 GENERATOR_VERSION = 1
 SHAPES = ("ellipse", "polygon", "blob")
@@ -39,7 +40,8 @@ def _background(rng: np.random.Generator, height: int, width: int) -> tuple[np.n
     return image, (start + end) / 2
 
 
-def _object_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _object_mask(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, str]:
+    """(mask, its shape's name)."""
     mask = np.zeros((height, width), np.uint8)
     size = rng.uniform(0.18, 0.38) * min(height, width)
     cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
@@ -56,20 +58,69 @@ def _object_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarra
         for _ in range(rng.integers(3, 6)):
             ox, oy = rng.normal(0, size * 0.45, 2)
             cv2.circle(mask, (int(cx + ox), int(cy + oy)), int(size * rng.uniform(0.35, 0.65)), 1, -1)
-    return mask.astype(bool)
+    return mask.astype(bool), shape
+
+
+def _foreground(rng: np.random.Generator, mean_colour: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An object's own colour, at a random distance from the background's, and texture."""
+    direction = rng.normal(size=3)
+    colour = mean_colour + rng.uniform(0.15, 0.45) * direction / np.linalg.norm(direction)
+    texture = 0.07 * _smooth_noise(rng, height, width, rng.integers(6, 16))[..., None]
+    return np.clip(colour, 0.05, 0.95) + texture * rng.uniform(0.5, 1.5, 3)
+
+
+def _finished(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    image = image + rng.normal(0, 0.02, image.shape)  # sensor grain over everything
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
 def make_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(image uint8 [H, W, 3], mask bool [H, W])."""
     background, mean_colour = _background(rng, height, width)
-    mask = _object_mask(rng, height, width)
-    direction = rng.normal(size=3)
-    colour = mean_colour + rng.uniform(0.15, 0.45) * direction / np.linalg.norm(direction)
-    texture = 0.07 * _smooth_noise(rng, height, width, rng.integers(6, 16))[..., None]
-    foreground = np.clip(colour, 0.05, 0.95) + texture * rng.uniform(0.5, 1.5, 3)
-    image = np.where(mask[..., None], foreground, background)
-    image += rng.normal(0, 0.02, image.shape)  # sensor grain over everything
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), mask
+    mask, _ = _object_mask(rng, height, width)
+    image = np.where(mask[..., None], _foreground(rng, mean_colour, height, width), background)
+    return _finished(rng, image), mask
+
+
+def make_multi_scene(rng: np.random.Generator, height: int, width: int, objects: int
+                     ) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
+    """(image uint8 [H, W, 3], (bool [H, W] mask, shape) per object): the objects lie in the cells of
+    a near-square grid, one per cell, so they never overlap and each has background around it."""
+    columns = int(np.ceil(np.sqrt(objects)))
+    rows = int(np.ceil(objects / columns))
+    cell_h, cell_w = height // rows, width // columns
+    image, mean_colour = _background(rng, height, width)
+    masks = []
+    for index in range(objects):
+        top, left = (index // columns) * cell_h, (index % columns) * cell_w
+        mask = np.zeros((height, width), bool)
+        mask[top:top + cell_h, left:left + cell_w], shape = _object_mask(rng, cell_h, cell_w)
+        image = np.where(mask[..., None], _foreground(rng, mean_colour, height, width), image)
+        masks.append((mask, shape))
+    return _finished(rng, image), masks
+
+
+def generate_coco_dataset(root: str | Path, num_images: int = 4, objects: int = 4, height: int = 240,
+                          width: int = 320, seed: int = 0) -> Path:
+    """Write ``images/scene_XXX.png`` with ``objects`` objects each and ``annotations.json``
+    (COCO instances, RLE, one category per shape) under ``root``; returns the annotations' path."""
+    root = Path(root)
+    if objects < 1 or num_images < 1:
+        raise ValueError(f"generate_coco_dataset needs objects >= 1 and num_images >= 1, got {objects}, {num_images}")
+    rng = np.random.default_rng(seed)
+    categories = {shape: index + 1 for index, shape in enumerate(SHAPES)}
+    images, annotations = [], []
+    for i in range(num_images):
+        image, masks = make_multi_scene(rng, height, width, objects)
+        file_name = f"images/scene_{i:03d}.png"
+        save_png_atomic(root / file_name, image)
+        images.append({"id": i + 1, "file_name": file_name, "height": height, "width": width})
+        first = len(annotations) + 1
+        annotations += [annotation_of(mask, first + k, i + 1, categories[shape]) for k, (mask, shape) in enumerate(masks)]
+    path = root / "annotations.json"
+    write_json_atomic(path, {"images": images, "annotations": annotations,
+                             "categories": [{"id": i, "name": shape} for shape, i in categories.items()]})
+    return path
 
 
 def generate_dataset(root: str | Path, num_images: int = 12, height: int = 240, width: int = 320,

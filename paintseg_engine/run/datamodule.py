@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import ITEM_ERRORS, ItemError
 from ..imageio import load_image, load_mask
 from ..limits import DEFAULT_MAX_PIXELS, check_max_pixels
+from .coco import CocoImages
 from .folder import RunFolder, check_dataset_name
 from .records import Item
 from ..data.protocols import PROMPT_KINDS, PromptSettings, prompt_from_gt
@@ -25,6 +26,7 @@ from ..data.readers import Sample, decode_mask, layout_of, list_samples
 from ..data.synthetic import generate_dataset
 
 DATASET_KINDS = ("folder", "synthetic")
+COCO_LAYOUT = "coco"
 
 
 @dataclass
@@ -33,7 +35,9 @@ class DatasetSpec:
     generated default (``kind: synthetic``, written to ``root`` on first use with ``num_images``
     scenes of ``seed``). ``max_images`` keeps an evenly spaced subset of the sorted items (for
     quick runs on big sets); ``split`` picks PASCAL VOC's image list; ``coarse_mask_dir`` holds
-    coarse masks (``<stem>.png``, e.g. an unsupervised method's output) for the coarse_mask prompt."""
+    coarse masks (``<stem>.png``, e.g. an unsupervised method's output) for the coarse_mask prompt.
+    ``layout: coco`` reads ``annotations`` instead, images at ``<root>/<file_name>``, one item per
+    image with all its instances (docs/datasets.md)."""
 
     name: str
     root: str
@@ -44,12 +48,26 @@ class DatasetSpec:
     max_images: int | None = None
     split: str = "val"
     coarse_mask_dir: str | None = None
+    # layout: coco (run/coco.py): the instances file; a category filter (names or ids); a
+    # detector's bbox results as the prompts, those scoring at least score_threshold.
+    annotations: str | None = None
+    categories: list[int | str] | None = None
+    prompts: str | None = None
+    score_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         check_dataset_name(self.name)
         if self.kind not in DATASET_KINDS:
             raise ValueError(f"dataset {self.name!r}: kind must be one of {DATASET_KINDS}, got {self.kind!r}")
-        layout_of(self.name, self.layout)
+        if self.layout == COCO_LAYOUT:
+            if self.annotations is None or self.kind != "folder":
+                raise ValueError(f"dataset {self.name!r}: layout coco needs kind folder and annotations: <instances.json>")
+        else:
+            layout_of(self.name, self.layout)
+            if self.annotations is not None or self.prompts is not None or self.categories is not None:
+                raise ValueError(f"dataset {self.name!r}: annotations, prompts and categories belong to layout coco")
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise ValueError(f"dataset {self.name!r}: score_threshold must be in [0, 1], got {self.score_threshold}")
         if self.max_images is not None and self.max_images < 1:
             raise ValueError(f"dataset {self.name!r}: max_images must be >= 1, got {self.max_images}")
 
@@ -152,12 +170,17 @@ class PaintSegDataModule(L.LightningDataModule):
             if spec.kind == "synthetic":
                 generate_dataset(spec.root, num_images=spec.num_images, seed=spec.seed)
 
-    def dataset(self, spec: DatasetSpec) -> SegmentationFolder:
+    def dataset(self, spec: DatasetSpec) -> SegmentationFolder | CocoImages:
         run = RunFolder(self.run_dir) if self.run_dir else None
         max_images = min(filter(None, (spec.max_images, self.max_images)), default=None)
-        dataset = SegmentationFolder(spec.root, spec.name, self.prompt, run.finished(spec.name) if run else set(),
-                                     max_images, spec.layout, spec.split, self.prompt_settings, spec.coarse_mask_dir,
-                                     self.max_pixels)
+        finished = run.finished(spec.name) if run else set()
+        if spec.layout == COCO_LAYOUT:
+            dataset = CocoImages(spec.root, spec.name, spec.annotations, self.prompt, finished, max_images,
+                                 spec.categories, spec.prompts, spec.score_threshold, self.prompt_settings,
+                                 spec.coarse_mask_dir, self.max_pixels)
+        else:
+            dataset = SegmentationFolder(spec.root, spec.name, self.prompt, finished, max_images, spec.layout,
+                                         spec.split, self.prompt_settings, spec.coarse_mask_dir, self.max_pixels)
         if run:
             run.write_items(spec.name, dataset.item_names)
         return dataset

@@ -8,6 +8,8 @@
     <root>/<dataset>/failures.json        all of the dataset's failures, at the end of a run
     <root>/<dataset>/items.json           the dataset's current items (after max_images): what the table counts
     <root>/<dataset>/metrics.json         the dataset's row of the results table
+    <root>/<dataset>/coco_scope.json      a COCO dataset: the annotations, images and categories AP is computed on
+    <root>/<dataset>/coco_results.json    a COCO dataset: every instance's mask as COCO results (RLE), at the end
     <root>/results.md, results.csv        the results table
 
 The writer writes through it, the DataModule tells it the current items and asks which are
@@ -102,6 +104,12 @@ class RunFolder:
 
     def failure_path(self, dataset: str, name: str) -> Path:
         return self.dataset_dir(dataset) / "failures" / f"{name}.json"
+
+    def coco_scope_path(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset) / "coco_scope.json"
+
+    def coco_results_path(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset) / "coco_results.json"
 
     def datasets(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")) \

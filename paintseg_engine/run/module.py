@@ -15,6 +15,7 @@ from ..clicks import NOC_THRESHOLDS, ClickProtocol, number_of_clicks, simulate_c
 from ..errors import ITEM_ERRORS, ItemError
 from ..metrics import mask_fbeta, mask_iou
 from ..prompts import PointsPrompt, Prompt
+from .coco import coco_record
 from .records import Failure, Item, Prediction, PredictionRecord
 from ..threads import Threads, check_threads, use_threads
 
@@ -52,22 +53,51 @@ class PaintSegModule(L.LightningModule):
         return batch
 
     def predict_step(self, batch: list[Item], batch_idx: int, dataloader_idx: int = 0) -> list[Prediction]:
-        return [self.predict_item(item) for item in batch]
+        predictions = []
+        for item in batch:
+            predictions += self.predict_instances(item) if item.instances is not None else [self.predict_item(item)]
+        return predictions
 
-    def predict_item(self, item: Item) -> Prediction:
+    def predict_item(self, item: Item, image_is_set: bool = False) -> Prediction:
         if item.error is not None:  # the DataModule could not read it
             return Prediction(item.name, item.dataset, failure=Failure(item.name, item.dataset, item.error))
         try:
-            return self.segment_item(item)
+            return self.segment_item(item, image_is_set)
         except ITEM_ERRORS as error:
             return Prediction(item.name, item.dataset, failure=Failure(item.name, item.dataset, f"{item.name}: {error}"))
         finally:
-            self.segmenter.reset_image()  # the next item is another image: hold nothing of this one
+            if not image_is_set:
+                self.segmenter.reset_image()  # the next item is another image: hold nothing of this one
 
-    def segment_item(self, item: Item) -> Prediction:
+    def predict_instances(self, item: Item) -> list[Prediction]:
+        """One prediction per instance of a COCO image (run/coco.py), all on one segmenter session:
+        the image is set once, an instance that fails fails alone, and an image that cannot be
+        read or set fails each of its instances. Each record's seconds are its own prompt's plus
+        an equal share of setting the image."""
+        start, error = time.perf_counter(), item.error
+        try:
+            if error is None and item.instances:
+                try:
+                    self.segmenter.set_image(item.image.to(self.device), item.name)
+                except ITEM_ERRORS as failure:
+                    error = f"{item.name}: {failure}"
+            if error is not None:
+                return [Prediction(i.name, i.dataset, failure=Failure(i.name, i.dataset, error)) for i in item.instances]
+            share = (time.perf_counter() - start) / max(1, len(item.instances))
+            predictions = [self.predict_item(instance, image_is_set=True) for instance in item.instances]
+        finally:
+            self.segmenter.reset_image()
+        for prediction, instance in zip(predictions, item.instances):
+            if prediction.record is not None:
+                prediction.record.seconds += share
+                prediction.record.coco = coco_record(instance.coco, prediction.mask, prediction.prompt)
+        return predictions
+
+    def segment_item(self, item: Item, image_is_set: bool = False) -> Prediction:
         start = time.perf_counter()
         prompt, gt, ignore = item.prompt, item.gt, item.ignore
-        self.segmenter.set_image(item.image.to(self.device), item.name)  # once per image, however many prompts
+        if not image_is_set:
+            self.segmenter.set_image(item.image.to(self.device), item.name)  # once per image, however many prompts
         record = PredictionRecord(name=item.name, dataset=item.dataset, prompt=prompt.kind,
                                   method=self.segmenter.method, iou=None, prompt_iou=None, fbeta=None, seconds=0.0)
         if isinstance(prompt, ClickProtocol):

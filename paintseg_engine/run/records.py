@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from ..clicks import ClickProtocol
+from ..data.coco import CocoScope
 from ..prompts import Prompt
 
 
@@ -25,6 +26,12 @@ class Item:
     gt: Tensor | None = None
     ignore: Tensor | None = None
     error: str | None = None
+    # A COCO image (run/coco.py): its instances, each an Item without the image (answered on one
+    # session), and what its dataset's AP is computed on. An instance's coco: image and category
+    # ids, score.
+    instances: list[Item] | None = None
+    coco_scope: CocoScope | None = None
+    coco: dict | None = None
 
 
 @dataclass
@@ -47,6 +54,8 @@ class PredictionRecord:
     noc85: int | None = None
     noc90: int | None = None
     max_clicks: int | None = None
+    # A COCO instance (run/coco.py): image_id, category_id, score, the mask and prompt as RLE, prompt_bbox.
+    coco: dict | None = None
 
     def step_seconds(self, step: str) -> float | None:
         """Mean seconds of this image's I-steps (``inpaint``) or O-steps (``outpaint``)."""

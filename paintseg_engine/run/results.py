@@ -19,16 +19,19 @@ import numpy as np
 
 from ..clicks import NOC_THRESHOLDS, mean_iou_at, noc_key
 from ..imageio import write_texts_together
+from .coco_results import AP_COLUMNS, mask_ap_columns
 from .records import Failure, PredictionRecord
 from .folder import RunFolder
 
 MIOU_AT_CLICKS = (1, 5, 20)
 NOC_KEYS = tuple(noc_key(t) for t in NOC_THRESHOLDS)
 # "iou" / "prompt_iou": means over images (the names metrics.json has always used).
-COLUMNS = ("dataset", "prompt", "method", "images", "failed", "iou", "prompt_iou", *NOC_KEYS,
-           *(f"miou_at_{k}" for k in MIOU_AT_CLICKS), "max_fbeta", "seconds_per_image",
-           "seconds_per_click")
-HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", **{noc_key(t): f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS},
+COLUMNS = ("dataset", "prompt", "method", "images", "failed", "iou", "prompt_iou", *AP_COLUMNS, *NOC_KEYS,
+           *(f"miou_at_{k}" for k in MIOU_AT_CLICKS), "max_fbeta", "seconds_per_image", "seconds_per_click")
+HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", "mask_ap": "mask AP", "mask_ap50": "AP50",
+           "mask_ap75": "AP75", "prompt_mask_ap": "mask AP (prompt)", "prompt_mask_ap50": "AP50 (prompt)",
+           "prompt_mask_ap75": "AP75 (prompt)", "prompt_box_ap": "box AP (prompt)",
+           **{noc_key(t): f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS},
            **{f"miou_at_{k}": f"mIoU@{k}" for k in MIOU_AT_CLICKS}, "max_fbeta": "max F-beta",
            "seconds_per_image": "s/image", "seconds_per_click": "s/click"}
 DECIMALS = 4
@@ -51,7 +54,8 @@ def summarize(records: list[PredictionRecord], failures: list[Failure] = ()) -> 
     rows = []
     for (dataset, prompt, method), group in groups.items():
         clicks = [r.click_ious for r in group if r.click_ious]
-        rows.append({"dataset": dataset, "prompt": prompt, "method": method, "images": len(group),
+        rows.append({**dict.fromkeys(AP_COLUMNS), "dataset": dataset, "prompt": prompt, "method": method,
+                     "images": len(group),
                      "failed": failed.pop(dataset, 0),
                      "iou": _mean(r.iou for r in group), "prompt_iou": _mean(r.prompt_iou for r in group),
                      **{key: _mean(getattr(r, key) for r in group) for key in NOC_KEYS},
@@ -64,6 +68,20 @@ def summarize(records: list[PredictionRecord], failures: list[Failure] = ()) -> 
     # A dataset whose every item failed still gets its row: the table must not hide it.
     rows += [{**dict.fromkeys(COLUMNS), "dataset": dataset, "images": 0, "failed": count}
              for dataset, count in failed.items()]
+    return rows
+
+
+def run_rows(run: RunFolder, records: list[PredictionRecord], failures: list[Failure],
+             write_coco_results: bool = False) -> list[dict]:
+    """``summarize`` of one run's records, with the mask AP columns of its COCO datasets (and, when
+    asked, their ``coco_results.json``)."""
+    rows = summarize(records, failures)
+    # A COCO dataset with no instance to segment (no detection above the threshold) still has its AP: 0.
+    rows += [{**dict.fromkeys(COLUMNS), "dataset": dataset, "images": 0, "failed": 0}
+             for dataset in run.datasets() if run.coco_scope_path(dataset).is_file()
+             and dataset not in {row["dataset"] for row in rows}]
+    for row in rows:
+        row.update(mask_ap_columns(run, row["dataset"], records, write_coco_results))
     return rows
 
 
@@ -95,7 +113,7 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--title", default="Results")
     parser.add_argument("--notes", default="", help="text above the table: subsets, settings, machine")
     options = parser.parse_args(args)
-    rows = [row for run in map(RunFolder, options.runs) for row in summarize(run.current_records(), run.failures())]
+    rows = [row for run in map(RunFolder, options.runs) for row in run_rows(run, run.current_records(), run.failures())]
     print(write_results(rows, options.out, options.title, options.notes))
 
 

@@ -27,11 +27,16 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from ..errors import RunFailed, RunFolderError
 from ..imageio import save_png_atomic, write_json_atomic
 from .records import Failure, Item, Prediction
-from .results import summarize, write_results
+from .results import run_rows, write_results
 from .folder import RunFolder
 from ..visualize import overlay
 
 __all__ = ["PredictionWriter", "RunFailed"]
+
+
+def images_of(batch: list[Item]) -> list:
+    """The image of each prediction of ``batch``: a COCO image's once per instance."""
+    return [item.image for item in batch for _ in (item.instances if item.instances is not None else [item])]
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -57,12 +62,14 @@ class PredictionWriter(BasePredictionWriter):
         self.overlays, self.title, self.on_error, self.overwrite = overlays, title, on_error, overwrite
         self.settings = settings or {}
         self.settings_key = ""
+        self.coco_scopes_written: set[str] = set()
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         # Rank zero claims the folder (refusing other settings, clearing a killed run's leftovers)
         # before any rank reads which items are finished or writes; then every rank holds it, so
         # no other run starts here while any of them lives.
         error = key = None
+        self.coco_scopes_written = set()
         if trainer.is_global_zero:
             try:
                 key = self.run.claim(self.settings, self.overwrite)
@@ -77,7 +84,8 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer, pl_module, prediction: list[Prediction], batch_indices, batch: list[Item],
                            batch_idx, dataloader_idx=0) -> None:
-        for pred, item in zip(prediction, batch):
+        self.write_coco_scopes(batch)
+        for pred, image in zip(prediction, images_of(batch)):
             if pred.failure is not None:
                 self.write_failure(pred.failure, trainer.world_size)
                 continue
@@ -85,9 +93,16 @@ class PredictionWriter(BasePredictionWriter):
             record.settings = self.settings_key
             save_png_atomic(run.mask_path(pred.dataset, pred.name), pred.mask.numpy().astype(np.uint8) * 255)
             if self.overlays:
-                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(item.image, pred.mask, pred.prompt))
+                save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(image, pred.mask, pred.prompt))
             run.clear_failure(pred.dataset, pred.name)
             write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
+
+    def write_coco_scopes(self, batch: list[Item]) -> None:
+        """A COCO dataset's scope, once per run: the end of a resumed run may see no item of it."""
+        for item in batch:
+            if item.coco_scope is not None and item.dataset not in self.coco_scopes_written:
+                write_json_atomic(self.run.coco_scope_path(item.dataset), item.coco_scope.to_json())
+                self.coco_scopes_written.add(item.dataset)
 
     def write_failure(self, failure: Failure, world_size: int) -> None:
         self.run.write_failure(failure)
@@ -127,11 +142,11 @@ class PredictionWriter(BasePredictionWriter):
         for dataset in sorted({r.dataset for r in records} | {f.dataset for f in failures}):
             write_json_atomic(self.run.dataset_dir(dataset) / "failures.json",
                               [asdict(f) for f in failures if f.dataset == dataset])
-        rows = summarize(records, failures)
+        rows = run_rows(self.run, records, failures, write_coco_results=True)
         for row in rows:
             write_json_atomic(self.run.dataset_dir(row["dataset"]) / "metrics.json", row)
         for other in self.compare_with:
-            rows += summarize(other.current_records(), other.failures())
+            rows += run_rows(other, other.current_records(), other.failures())
         print("\n" + write_results(rows, self.run.root, self.title))
         if failures:
             print(f"{len(failures)} item(s) failed and are not in the table's metrics: "

@@ -37,7 +37,7 @@ from PIL import Image
 from paintseg_engine.clicks import interior_point
 from paintseg_engine.build import build_segmenter
 from paintseg_engine.data.synthetic import make_scene
-from paintseg_engine.imageio import DEFAULT_MAX_PIXELS
+from paintseg_engine.limits import DEFAULT_MAX_PIXELS
 from paintseg_engine.prompts import box_of, prompt_from
 
 from .cases import REPO

@@ -22,7 +22,7 @@ def test_shipped_diffusion_configs_name_the_live_mirror():
 def test_predict_without_the_weights_says_what_to_download_and_exits(tmp_path):
     # Offline, with an empty Hugging Face cache: the weights are nowhere.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    run = subprocess.run([sys.executable, "-m", "paintseg_engine.commands.predict", "predict", "--config", str(CONFIGS / "fast.yaml"),
+    run = subprocess.run([sys.executable, "-m", "paintseg_engine", "predict", "--config", str(CONFIGS / "fast.yaml"),
                           "--trainer.accelerator", "cpu", "--output_dir", str(tmp_path / "out")],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1

@@ -35,7 +35,8 @@ from ..amcp import PromptSegmenter, Segmentation
 from ..build import build_segmenter, check_device, missing_weights
 from ..data.synthetic import generate_dataset
 from ..errors import ConfigError, ImageLoadError, PromptError
-from ..imageio import DEFAULT_MAX_PIXELS, load_image, save_png_atomic
+from ..imageio import load_image, save_png_atomic
+from ..limits import DEFAULT_MAX_PIXELS
 from ..prompts import Prompt, prompt_from
 from ..threads import use_threads
 from ..visualize import PROMPT_COLOUR, STEP_NAMES, overlay, step_strip

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_mask
+from ..errors import ImageLoadError
+from ..imageio import load_mask
+from ..limits import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MASK_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")

@@ -18,7 +18,8 @@ from ..data.coco import (CocoAnnotations, CocoImage, CocoInstance, CocoScope, de
                          list_coco_images)
 from ..data.protocols import PromptSettings, prompt_from_gt
 from ..errors import ITEM_ERRORS, ItemError, SettingsError
-from ..imageio import DEFAULT_MAX_PIXELS, check_max_pixels, load_image
+from ..imageio import load_image
+from ..limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from ..prompts import BoxPrompt, Prompt
 from .records import Item
 

@@ -8,7 +8,7 @@ import yaml
 
 from ..amcp.config import out_of_range
 from ..errors import SettingsError
-from ..imageio import DEFAULT_MAX_PIXELS
+from ..limits import DEFAULT_MAX_PIXELS
 
 
 @dataclass

@@ -111,7 +111,7 @@ def test_dangling_and_looping_links_are_reported_items_not_skipped(dataset):
     os.symlink(images / "loop_b.png", images / "loop_a.png")
     os.symlink(images / "loop_a.png", images / "loop_b.png")
     folder = SegmentationFolder(dataset, "gen")
-    errors = {item["name"]: item.get("error") for item in folder}
+    errors = {item.name: item.error for item in folder}
     assert len(errors) == 6 and errors["scene_000"] is None
     assert "dangling.png is a symbolic link" in errors["dangling"] and "points to nothing" in errors["dangling"]
     assert "loops" in errors["loop_a"] and "loops" in errors["loop_b"]

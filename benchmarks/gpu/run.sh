@@ -86,11 +86,11 @@ check "tiny weights" $?
 rm -rf "$WORK/predict"
 timeout "$STEP_LIMIT" "$PYTHON" -m paintseg_engine predict --config configs/fast.yaml \
     --trainer.accelerator "$ACCELERATOR" --trainer.enable_progress_bar false --output_dir "$WORK/predict" \
-    --model.painter.init_args.model "$WORK/tiny/sd" --model.painter.init_args.dtype "$DTYPE" \
-    --model.painter.init_args.steps 2 \
-    --model.features.init_args.model "$WORK/tiny/dino" --model.features.init_args.dtype "$DTYPE" \
-    --model.features.init_args.input_size 32 \
-    --model.amcp.frame_size 64 --model.amcp.iterations 3 --model.amcp.num_samples 2 \
+    --model.segmenter.init_args.painter.init_args.model "$WORK/tiny/sd" --model.segmenter.init_args.painter.init_args.dtype "$DTYPE" \
+    --model.segmenter.init_args.painter.init_args.steps 2 \
+    --model.segmenter.init_args.features.init_args.model "$WORK/tiny/dino" --model.segmenter.init_args.features.init_args.dtype "$DTYPE" \
+    --model.segmenter.init_args.features.init_args.input_size 32 \
+    --model.segmenter.init_args.config.frame_size 64 --model.segmenter.init_args.config.iterations 3 --model.segmenter.init_args.config.num_samples 2 \
     --data.datasets "[{name: generated, root: $WORK/data, kind: synthetic, num_images: 2, seed: 0}]" \
     2>&1 | tee "$OUT/predict.txt"
 check "predict" $?

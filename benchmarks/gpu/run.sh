@@ -67,7 +67,7 @@ check environment $?
 cat "$OUT/env.txt"
 
 step "gpu-marked tests"
-timeout "$STEP_LIMIT" "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider --continue-on-collection-errors tests
+timeout "$STEP_LIMIT" "$PYTHON" -m pytest -q -n 0 -m gpu -p no:cacheprovider --continue-on-collection-errors tests
 status=$?
 [[ $status -eq 5 ]] && status=0  # no gpu-marked test selected is not a failure of this step
 check "gpu tests" $status

@@ -6,7 +6,6 @@ import copy
 import pytest
 import torch
 
-from tests.shared import tiny_sd_checkpoint, tiny_vit_checkpoint
 from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.features.dino import DinoFeatures
 from paintseg_engine.painters.diffusion import DiffusionPainter, load_components
@@ -20,17 +19,12 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 TINY_AMCP = dict(frame_size=64, iterations=3, num_samples=2)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return str(tiny_sd_checkpoint(tmp_path_factory)), str(tiny_vit_checkpoint(tmp_path_factory, "dino"))
-
-
 @pytest.mark.parametrize("dtype, vae_dtype", [("float16", torch.float32), ("bfloat16", torch.bfloat16)])
-def test_segmenter_runs_on_cuda_in_the_painter_precision(weights, dtype, vae_dtype):
+def test_segmenter_runs_on_cuda_in_the_painter_precision(tiny_weights, dtype, vae_dtype):
     """As Lightning does: build on the CPU, move to CUDA, then run. The UNet and text encoder run in
     the painter's precision, SD's VAE stays float32 under float16 only (force_upcast)."""
-    painter = DiffusionPainter(weights[0], dtype=dtype, steps=2, prompt="a red disc").to("cuda")
-    features = DinoFeatures(weights[1], input_size=32, dtype=dtype).to("cuda")
+    painter = DiffusionPainter(tiny_weights[0], dtype=dtype, steps=2, prompt="a red disc").to("cuda")
+    features = DinoFeatures(tiny_weights[1], input_size=32, dtype=dtype).to("cuda")
     precision = getattr(torch, dtype)
     for module, expected in [(painter.unet, precision), (painter.text_encoder, precision), (painter.vae, vae_dtype),
                              (features.vit, precision)]:
@@ -54,9 +48,9 @@ def test_segmenter_runs_on_cuda_in_the_painter_precision(weights, dtype, vae_dty
     assert len(result.steps) == TINY_AMCP["iterations"]
 
 
-def test_cuda_graph_unet_matches_eager(weights):
+def test_cuda_graph_unet_matches_eager(tiny_weights):
     """torch.compile's CUDA-graph replays reuse one output buffer: each call must return its own."""
-    loaded = load_components(weights[0])
+    loaded = load_components(tiny_weights[0])
     unet, vae = (m.cuda().half() for m in (loaded.unet, loaded.vae))
     eager_unet, _ = build_runners("torch", unet, vae)
     compiled_unet, _ = build_runners("torch-compile", copy.deepcopy(unet), copy.deepcopy(vae), cuda_graphs=True)

@@ -10,6 +10,7 @@ from ..limits import check_max_pixels
 
 # configs/ of the repository this package runs from (an editable install or a checkout).
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+DEFAULT_CONFIG = CONFIGS / "default.yaml"  # the weight-free default, the doors' config when none is given
 
 
 def default_device() -> str:

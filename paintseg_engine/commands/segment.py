@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ImageLoadError, PromptError
 from ..limits import DEFAULT_MAX_PIXELS
-from .arguments import CONFIGS, default_device, pixel_limit, threads_option
+from .arguments import DEFAULT_CONFIG, default_device, pixel_limit, threads_option
 
 # torch and what needs it are imported where they are used: ``--help`` and a bad option answer
 # in a fraction of a second, without the seconds torch takes to import.
 if TYPE_CHECKING:
     from ..amcp import StepRecord
 
-DEFAULT_CONFIG = CONFIGS / "default.yaml"
 # --help is read in a terminal: plain text, not the docstring's reStructuredText.
 DESCRIPTION = """Segment one image from one prompt (a box, clicks, or both) with AMCP, e.g.
 

@@ -28,8 +28,7 @@ from ..serving.responses import PromptAnswer, SegmentAnswer
 from ..serving.sessions import ImageSessions
 from ..serving.settings import ServeSettings
 from ..threads import use_threads
-from .arguments import CONFIGS, default_device
-from .segment import DEFAULT_CONFIG
+from .arguments import CONFIGS, DEFAULT_CONFIG, default_device
 
 API_PATH, HEALTH_PATH = "/predict", "/health"
 DEFAULT_SETTINGS = CONFIGS / "serve.yaml"

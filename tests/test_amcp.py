@@ -110,6 +110,29 @@ def test_kmeans_1d_separates_two_groups():
     assert (labels[:50] == 0).all() and (labels[50:] == 1).all()
 
 
+def lloyd_1d(values: torch.Tensor, k: int, steps: int) -> torch.Tensor:
+    """Plain Lloyd's k-means on scalars from torch.quantile starts: the oracle for kmeans_1d."""
+    centres = torch.quantile(values, (torch.arange(k, dtype=torch.float32) + 0.5) / k)
+    for _ in range(steps):
+        labels = torch.bucketize(values, (centres[1:] + centres[:-1]) / 2)
+        sums = torch.zeros(k, dtype=torch.float64).index_add_(0, labels, values.double())
+        counts = torch.bincount(labels, minlength=k)
+        centres = torch.where(counts > 0, (sums / counts.clamp_min(1)).float(), centres).sort().values
+    return centres
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_kmeans_1d_matches_lloyds_algorithm(k):
+    # Skewed, overlapping groups (as log contrast is), fewer values than the fitting cap.
+    generator = torch.Generator().manual_seed(k)
+    values = torch.cat([torch.log(torch.rand(20_000, generator=generator) ** 3 + 1e-3),
+                        torch.randn(9_000, generator=generator) * 0.5 + 1.5])
+    centres, labels = kmeans_1d(values, k, steps=50)
+    assert torch.allclose(centres, lloyd_1d(values, k, 50), rtol=1e-5, atol=1e-5)
+    assert torch.equal(labels, torch.bucketize(values, (centres[1:] + centres[:-1]) / 2))
+    assert labels.unique().tolist() == list(range(k))
+
+
 def test_crops_share_one_size_and_stay_in_the_frame():
     foreground = torch.zeros(64, 64, dtype=torch.bool)
     foreground[0:20, 50:64] = True  # touches the frame's corner

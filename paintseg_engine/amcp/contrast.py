@@ -18,7 +18,7 @@ from .frame import Point
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), end exclusive, as prompts' boxes
 
-# Values k-means fits its centres on (torch.quantile also caps its input near 16M).
+# Values k-means fits its centres on (subsampled evenly beyond this).
 KMEANS_MAX_FIT = 200_000
 
 
@@ -93,15 +93,24 @@ def kmeans_1d(values: Tensor, k: int, steps: int, max_fit: int = KMEANS_MAX_FIT)
 
     Centres start at evenly spaced quantiles and are fitted on an evenly strided subsample of at
     most ``max_fit`` values (centres of scalars converge long before that); labels follow from
-    the midpoints between sorted centres.
+    the midpoints between sorted centres. The subsample is sorted once, so each Lloyd step is a
+    binary search for the midpoints and differences of prefix sums (in float64), not a pass over
+    every value.
     """
-    sample = values[:: max(1, values.numel() // max_fit)].float().contiguous()
-    centres = torch.quantile(sample, (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k)
+    sample = values[:: max(1, values.numel() // max_fit)].float().sort().values
+    last = sample.numel() - 1
+    # The starting quantiles, interpolated as torch.quantile does (without sorting again).
+    position = (torch.arange(k, device=values.device, dtype=torch.float32) + 0.5) / k * last
+    below, above = position.floor().long(), position.ceil().long()
+    centres = torch.lerp(sample[below], sample[above], position - below)
+    prefix = torch.cat([sample.new_zeros(1, dtype=torch.float64), sample.double().cumsum(0)])
     for _ in range(steps):
-        labels = torch.bucketize(sample, (centres[1:] + centres[:-1]) / 2)
-        sums = torch.zeros(k, device=values.device, dtype=sample.dtype).index_add_(0, labels, sample)
-        counts = torch.bincount(labels, minlength=k).float()
-        updated = torch.where(counts > 0, sums / counts.clamp_min(1), centres).sort().values
+        # Cluster i holds the sample values in (midpoint i-1, midpoint i], as bucketize assigns them.
+        cuts = torch.searchsorted(sample, (centres[1:] + centres[:-1]) / 2, right=True)
+        edges = torch.cat([cuts.new_zeros(1), cuts, cuts.new_full((1,), last + 1)])
+        counts = edges[1:] - edges[:-1]
+        means = ((prefix[edges[1:]] - prefix[edges[:-1]]) / counts.clamp_min(1)).float()
+        updated = torch.where(counts > 0, means, centres).sort().values
         if torch.equal(updated, centres):
             break
         centres = updated

@@ -13,7 +13,7 @@ def main(args: list[str] | None = None) -> None:
         from .commands.segment import main as segment
         return segment(argv[1:])
     if argv[:1] == ["to_coco"]:
-        from .data.to_coco import main as to_coco
+        from .commands.to_coco import main as to_coco
         return to_coco(argv[1:])
     if argv[:1] == ["app"]:
         from .commands.app import main as app

@@ -11,7 +11,8 @@ from paintseg_engine.coco_eval import average_precision, box_to_xywh, result_ent
 from paintseg_engine.data.coco import (CocoFileError, decode_segmentation, encode_mask,  # noqa: E402
                                        list_coco_images)
 from paintseg_engine.data.synthetic import generate_coco_dataset, generate_dataset, make_multi_scene  # noqa: E402
-from paintseg_engine.data.to_coco import folder_to_coco, main as to_coco  # noqa: E402
+from paintseg_engine.commands.to_coco import main as to_coco  # noqa: E402
+from paintseg_engine.data.to_coco import folder_to_coco  # noqa: E402
 
 
 def gt_masks(data, image_id):

@@ -4,7 +4,7 @@ import torch
 
 from paintseg_engine.metrics import mask_fbeta
 from paintseg_engine.run.records import Failure, PredictionRecord
-from paintseg_engine.run.results import COLUMNS, summarize, write_results
+from paintseg_engine.run.results import COLUMNS, HEADERS, summarize, write_results
 
 
 def test_fbeta_weighs_precision(disc):
@@ -36,6 +36,9 @@ def test_results_table_is_well_formed(tmp_path):
     lines = (tmp_path / "results.md").read_text().splitlines()
     table = [line for line in lines if line.startswith("|")]
     assert lines[0] == "# T" and "notes" in lines and len(table) == 2 + len(rows)
-    assert all(line.count("|") == len(COLUMNS) + 1 for line in table)
+    shown = [c for c in COLUMNS if any(row[c] is not None for row in rows)]
+    assert "mask_ap" not in shown and "noc85" in shown  # no COCO dataset here; clicks there are
+    assert table[0] == "| " + " | ".join(HEADERS.get(c, c) for c in shown) + " |"
+    assert all(line.count("|") == len(shown) + 1 for line in table)
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0] == ",".join(COLUMNS) and len(csv_lines) == 1 + len(rows)

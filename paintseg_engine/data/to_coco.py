@@ -1,6 +1,5 @@
-"""Any folder dataset the engine reads, written as a COCO instances file, so it can be scored as COCO.
-
-    paintseg to_coco --root ../shared/datasets/GrabCut --layout grabcut --out GrabCut.json
+"""Any folder dataset the engine reads, as a COCO instances dict, so it can be scored as COCO
+(``paintseg to_coco``, commands/to_coco.py, writes it to a file).
 
 One image entry per image (``file_name`` relative to ``root``, so the COCO dataset's root is the
 folder's), one annotation per object (RLE), one category (``--category``). COCO has no per-pixel
@@ -10,13 +9,11 @@ whose mask holds no object keeps its image entry, with no annotation.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from ..imageio import ImageLoadError, load_mask, write_json_atomic
+from ..imageio import ImageLoadError, load_mask
 from .coco import annotation_of
-from .readers import LAYOUTS, decode_mask, layout_of, list_samples
+from .readers import decode_mask, layout_of, list_samples
 
 CATEGORY_ID = 1
 
@@ -44,25 +41,3 @@ def folder_to_coco(root: str | Path, layout: str = "folder", split: str = "val",
     data = {"images": list(images.values()), "annotations": annotations,
             "categories": [{"id": CATEGORY_ID, "name": category}]}
     return data, left_out
-
-
-def main(args: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="paintseg to_coco", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="the dataset's folder")
-    parser.add_argument("--layout", default="folder", choices=sorted(LAYOUTS))
-    parser.add_argument("--split", default="val", help="PASCAL VOC's image list")
-    parser.add_argument("--category", default="object", help="the one category's name")
-    parser.add_argument("--out", required=True, help="the annotations file to write")
-    options = parser.parse_args(args)
-    try:
-        data, left_out = folder_to_coco(options.root, options.layout, options.split, options.category)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f"paintseg to_coco: {err}")
-    write_json_atomic(options.out, data)
-    print(f"{options.out}: {len(data['images'])} images, {len(data['annotations'])} objects")
-    if left_out:
-        print(f"{len(left_out)} item(s) left out, first: {left_out[0]}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

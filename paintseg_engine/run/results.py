@@ -34,6 +34,8 @@ HEADERS = {"iou": "mIoU", "prompt_iou": "mIoU (prompt)", "mask_ap": "mask AP", "
            **{noc_key(t): f"NoC@{round(t * 100)}" for t in NOC_THRESHOLDS},
            **{f"miou_at_{k}": f"mIoU@{k}" for k in MIOU_AT_CLICKS}, "max_fbeta": "max F-beta",
            "seconds_per_image": "s/image", "seconds_per_click": "s/click"}
+# Shown in results.md even when empty: what a row is, how many items it has, and its mIoU.
+ALWAYS_SHOWN = ("dataset", "prompt", "method", "images", "failed", "iou")
 DECIMALS = 4
 
 
@@ -86,9 +88,12 @@ def run_rows(run: RunFolder, records: list[PredictionRecord], failures: list[Fai
 
 
 def markdown_table(rows: list[dict]) -> str:
+    """The rows as Markdown, without the columns no row has a value in (AP columns without a COCO
+    dataset, click columns without clicks): ``results.csv`` keeps every column."""
+    columns = [c for c in COLUMNS if c in ALWAYS_SHOWN or any(row[c] is not None for row in rows)]
     cell = lambda v: "-" if v is None else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(HEADERS.get(c, c) for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    lines = ["| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 

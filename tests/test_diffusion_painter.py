@@ -248,7 +248,7 @@ def masks_of(*boxes):
     return masks
 
 
-# CPU kernels round a batch of 6 a little differently from a batch of 2: measured up to 5e-6 on
+# CPU kernels round a batch of 6 a little differently from a batch of 2: measured at most 4.4e-6 on
 # these paintings in [0, 1], so stacked and alone agree to this, not bit for bit.
 STACK_TOLERANCE = 1e-4
 

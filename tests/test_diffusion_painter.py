@@ -265,7 +265,8 @@ def test_masks_painted_together_share_each_unet_call_and_paint_as_alone(checkpoi
     recorder.unet_batches, recorder.encodes, recorder.decoded = [], 0, []
     together = painter.paint_many(masks, 2, [torch.Generator().manual_seed(i) for i in range(3)])
     # One UNet call per denoising step for the three masks' samples (both guidance branches when guided).
-    assert len(recorder.unet_batches) == alone_calls // 3 and set(recorder.unet_batches) == {3 * b for b in alone_batches}
+    assert len(recorder.unet_batches) == alone_calls // 3
+    assert set(recorder.unet_batches) == {3 * batch for batch in alone_batches}
     assert recorder.encodes == 1 and [len(latents) for latents in recorder.decoded] == [6]
     for one, stacked in zip(alone, together):
         assert stacked.shape == one.shape == (2, 3, 40, 56)

@@ -210,7 +210,8 @@ def test_the_baseline_answers_many_prompts_one_after_the_other():
     baseline = GrabCutSegmenter()
     baseline.set_image(image)
     boxes = [prompts[0], BoxPrompt((10, 10, 40, 40))]
-    assert [torch.equal(a.mask, baseline.predict(p).mask) for a, p in zip(baseline.predict_many(boxes), boxes)] == [True] * 2
+    together = baseline.predict_many(boxes)
+    assert [torch.equal(a.mask, baseline.predict(p).mask) for a, p in zip(together, boxes)] == [True] * 2
     with pytest.raises(PromptError, match=r"^prompts\[1\]: box \(100, 100, 120, 120\) lies outside") as error:
         baseline.predict_many([boxes[0], BoxPrompt((100, 100, 120, 120))])
     assert error.value.index == 1

@@ -222,7 +222,7 @@ class Segmenter(PromptSegmenter):
         runs = []
         for index, prompt in enumerate(prompts):
             with naming_the_prompt(index, len(prompts)):
-                runs.append(self.start(prompt))
+                runs.append(self.prompt_run(prompt))
         # 2. Alternate I- and O-steps, the prompts in lockstep; each result is its last step's mask.
         for iteration in range(self.config.iterations):
             step = step_at(iteration)
@@ -233,7 +233,7 @@ class Segmenter(PromptSegmenter):
                     on_step(index, record)
         return [run.result for run in runs]
 
-    def start(self, prompt: Prompt) -> PromptRun:
+    def prompt_run(self, prompt: Prompt) -> PromptRun:
         """The prompt in the frame: starting mask, clicks, and where the object may be."""
         cfg, letterbox, device = self.config, self.letterbox, self.frame.device
         height, width = self.image_size

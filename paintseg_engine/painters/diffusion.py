@@ -239,6 +239,7 @@ class DiffusionPainter(Painter, nn.Module):
 
     def paint_stack(self, masks: list[Tensor], num_samples: int,
                     generators: list[torch.Generator | None]) -> list[Tensor]:
+        """``paint_many`` of masks whose samples fit in one UNet call: [N, 3, H, W] per mask."""
         image, pixels = self.image, self._pixels
         for mask in masks:
             check_mask(mask, image)
@@ -277,11 +278,11 @@ class DiffusionPainter(Painter, nn.Module):
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 break
-            own = latents.split(num_samples)
-            scaled = torch.cat([scheduler.scale_model_input(part, t) for scheduler, part in zip(schedulers, own)])
+            per_mask = latents.split(num_samples)
+            scaled = torch.cat([scheduler.scale_model_input(part, t) for scheduler, part in zip(schedulers, per_mask)])
             noise_pred = self.predict_noise(scaled, t, conditioning, text).split(num_samples)
             latents = torch.cat([scheduler.step(pred, t, part, **self.step_options(generator), return_dict=False)[0]
-                                 for scheduler, generator, pred, part in zip(schedulers, generators, noise_pred, own)])
+                                 for scheduler, generator, pred, part in zip(schedulers, generators, noise_pred, per_mask)])
             if self.blend_unmasked:
                 original = image_latents.repeat(len(masks), 1, 1, 1)
                 if i + 1 < len(timesteps):

@@ -16,7 +16,14 @@ class ConfigError(ValueError):
 
 
 class PromptError(ValueError):
-    """A prompt that cannot describe an object in the given image (or that a segmenter cannot take)."""
+    """A prompt that cannot describe an object in the given image (or that a segmenter cannot take).
+
+    Among several prompts answered together, ``index`` says which one (None where there is one
+    prompt); ``reason`` is the message without the ``prompts[index]: `` that names it."""
+
+    def __init__(self, reason: str, index: int | None = None):
+        super().__init__(reason if index is None else f"prompts[{index}]: {reason}")
+        self.reason, self.index = reason, index
 
 
 class ImageLoadError(ValueError):

@@ -93,6 +93,31 @@ def test_painter_on_onnxruntime_paints_as_on_torch(engine):
     assert (painted["onnxruntime"] - painted["torch"]).abs().max() < 1e-4
 
 
+def test_masks_painted_together_on_onnxruntime_come_in_stacks_the_engine_takes(engine):
+    """The tiny engine takes batches of 1 to 3: three masks of 1 sample go in one stack, of 2
+    samples one by one; 4 samples of one mask cannot fit, and the engine's file is named."""
+    image, _ = disc_scene(40, 56)
+    masks = [torch.zeros(40, 56, dtype=torch.bool) for _ in range(3)]
+    for mask, (y, x) in zip(masks, [(10, 12), (0, 0), (20, 30)]):
+        mask[y:y + 16, x:x + 20] = True
+    painter = DiffusionPainter(str(engine[0]), backend="onnxruntime", backend_options={"engine_dir": engine[1]},
+                               **TINY_PAINTER)
+    painter.set_image(image)
+    assert painter.unet_runner.max_batch == painter.vae_runner.max_batch == 3
+    unet, batches = painter.unet_runner, []
+    painter.unet_runner = lambda sample, *args: batches.append(len(sample)) or unet(sample, *args)
+    for samples, stacks in [(1, [3]), (2, [2, 2, 2])]:
+        batches.clear()
+        together = painter.paint_many(masks, samples, [torch.Generator().manual_seed(i) for i in range(3)])
+        assert batches == [b for b in stacks for _ in range(TINY_PAINTER["steps"])]
+        alone = [painter.paint(m, samples, torch.Generator().manual_seed(i)) for i, m in enumerate(masks)]
+        assert all((a - b).abs().max() < 1e-4 for a, b in zip(alone, together))
+    painter.unet_runner = unet
+    with pytest.raises(EngineMismatch, match=r"batch=4, outside the exported range \[1, 3\]") as err:
+        painter.paint_many(masks[:1], 4, [None])
+    assert "fp32/unet.onnx" in str(err.value)
+
+
 def test_predict_on_onnxruntime_writes_the_masks_of_torch(engine, tmp_path, monkeypatch):
     """trainer.predict through the CLI, the backend chosen on the command line: same mask files."""
     checkpoint, engine_dir, _ = engine

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from paintseg_engine import AMCPConfig, BoxPrompt, PointsPrompt, PromptError, Segmenter, segment
+from paintseg_engine import AMCPConfig, BoxPrompt, MaskPrompt, PointsPrompt, PromptError, Segmenter, segment
 from paintseg_engine.painters import OpenCVPainter
 
 from tests.scenes import disc_scene
@@ -139,3 +139,79 @@ def test_points_start_outside_its_choices_is_refused():
         AMCPConfig(points_start="box")
     with pytest.raises(SettingsError, match=r"start_valid_scale=0.5 \(allowed: >= 1.0\)"):
         AMCPConfig(start_valid_scale=0.5)
+
+
+class NoisyPainter(OpenCVPainter):
+    """The OpenCV fill plus noise drawn from the prompt's generator, so that a prompt's results
+    depend on its generator as a diffusion painter's do; counts its ``paint_many`` calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.stacks = []
+
+    def paint(self, mask, num_samples, generator=None):
+        painted = super().paint(mask, num_samples, generator)
+        noise = 0.2 * torch.rand(painted.shape, generator=generator)
+        return torch.where(mask, (painted + noise).clamp(0, 1), painted)
+
+    def paint_many(self, masks, num_samples, generators):
+        self.stacks.append(len(masks))
+        return super().paint_many(masks, num_samples, generators)
+
+
+def three_prompts():
+    """A box, clicks and a coarse mask on the 64x64 disc scene: (image, prompts)."""
+    image, gt = disc_scene(64, 64)
+    coarse = torch.zeros(64, 64, dtype=torch.bool)
+    coarse[14:50, 8:44] = True
+    return image, [BoxPrompt((6, 12, 50, 54)), PointsPrompt([(29.0, 32.0)], [(3.0, 3.0)]), MaskPrompt(coarse)]
+
+
+@pytest.mark.parametrize("painter", [OpenCVPainter, NoisyPainter])
+def test_prompts_in_lockstep_get_the_masks_they_get_alone(painter):
+    image, prompts = three_prompts()
+    config = AMCPConfig(frame_size=48, iterations=3, num_samples=2, log_contrast=True)
+    segmenter = Segmenter(painter(), config=config)
+    segmenter.set_image(image)
+    alone = [segmenter.predict(p) for p in prompts]
+    seen = []
+    together = segmenter.predict_many(prompts, on_step=lambda index, record: seen.append((index, record.iteration)))
+    for one, many in zip(alone, together):
+        assert torch.equal(one.mask, many.mask) and torch.equal(one.prompt_mask, many.prompt_mask)
+        assert [torch.equal(a.mask, b.mask) for a, b in zip(one.steps, many.steps)] == [True] * 3
+    firsts = [r.steps[0].mask for r in together]  # (the refinement brings all three to the disc at the end)
+    assert not any(torch.equal(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:]), "three paths, not one"
+    assert seen == [(index, iteration) for iteration in range(3) for index in range(3)]
+    if painter is NoisyPainter:  # one painter call per iteration for the three prompts
+        assert segmenter.painter.stacks == [1] * 9 + [3] * 3
+
+
+def test_predict_many_of_no_prompts_is_no_results_and_a_bad_prompt_is_named():
+    image, prompts = three_prompts()
+    painter = NoisyPainter()
+    segmenter = Segmenter(painter, config=AMCPConfig(frame_size=32, iterations=1, num_samples=2))
+    with pytest.raises(RuntimeError, match="set_image"):
+        segmenter.predict_many(prompts)
+    segmenter.set_image(image)
+    assert segmenter.predict_many([]) == []
+    lost = BoxPrompt((1, 1, 2, 2))  # inside the image, but no pixel of the half-size frame
+    with pytest.raises(PromptError, match=r"^prompts\[1\]: the box prompt covers no pixel of the frame") as error:
+        segmenter.predict_many([prompts[0], lost, prompts[2]])
+    assert error.value.index == 1 and painter.stacks == [], "checked before anything is painted"
+    with pytest.raises(PromptError, match=r"^the box prompt covers no pixel") as alone:
+        segmenter.predict(lost)
+    assert alone.value.index is None
+
+
+def test_the_baseline_answers_many_prompts_one_after_the_other():
+    from paintseg_engine.baselines import GrabCutSegmenter
+
+    image, prompts = three_prompts()
+    baseline = GrabCutSegmenter()
+    baseline.set_image(image)
+    boxes = [prompts[0], BoxPrompt((10, 10, 40, 40))]
+    together = baseline.predict_many(boxes)
+    assert [torch.equal(a.mask, baseline.predict(p).mask) for a, p in zip(together, boxes)] == [True] * 2
+    with pytest.raises(PromptError, match=r"^prompts\[1\]: box \(100, 100, 120, 120\) lies outside") as error:
+        baseline.predict_many([boxes[0], BoxPrompt((100, 100, 120, 120))])
+    assert error.value.index == 1

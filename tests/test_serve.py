@@ -1,11 +1,13 @@
 """``paintseg serve`` over HTTP: one server for the module, in a subprocess on a free loopback
-port. A box and clicks give the engine's masks; each bad request gets its 4xx and the server
-keeps serving."""
+port, batching requests that come together (test_serve_drain's server does not batch). A box and
+clicks give the engine's masks, alone or in concurrent requests; each bad request gets its 4xx and
+the server keeps serving."""
 import base64
 import io
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -16,9 +18,10 @@ pytest.importorskip("litserve", reason="paintseg serve needs the serve extra: pi
 import httpx  # noqa: E402
 from pycocotools import mask as coco_mask  # noqa: E402
 
-from paintseg_engine import BoxPrompt, PointsPrompt, build_segmenter  # noqa: E402
+from paintseg_engine import BoxPrompt, PointsPrompt, Segmenter, build_segmenter  # noqa: E402
 from paintseg_engine.__main__ import main as paintseg  # noqa: E402
 from paintseg_engine.commands.serve import SegmentAPI  # noqa: E402
+from paintseg_engine.prompts import prompt_from  # noqa: E402
 from paintseg_engine.serving.requests import Refusal  # noqa: E402
 from paintseg_engine.serving.settings import ServeSettings  # noqa: E402
 from benchmarks.serve_process import png_bytes, request_json, running_server  # noqa: E402
@@ -30,6 +33,7 @@ MAX_PIXELS = 20_000  # the 128x96 scene passes, a 200x200 image does not
 MAX_BODY_BYTES = 200_000
 MAX_PROMPTS = 4
 TIMEOUT = 120.0  # s: generous, a loaded 2-core machine is slow
+MAX_BATCH_SIZE, BATCH_TIMEOUT = 3, 0.1  # requests sent together are answered together
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,8 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
     config = write_tiny_config(folder)
     with running_server(folder, config, env={"PAINTSEG_API_KEY": API_KEY}, max_pixels=MAX_PIXELS,
-                        max_body_bytes=MAX_BODY_BYTES, max_prompts=MAX_PROMPTS, timeout=TIMEOUT) as (url, _):
+                        max_body_bytes=MAX_BODY_BYTES, max_prompts=MAX_PROMPTS, timeout=TIMEOUT,
+                        max_batch_size=MAX_BATCH_SIZE, batch_timeout=BATCH_TIMEOUT) as (url, _):
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=TIMEOUT) as client:
             yield client, config
 
@@ -168,6 +173,64 @@ def test_a_segmentation_past_its_deadline_is_answered_504(tmp_path, scene):
     answer = api.predict(request)
     assert isinstance(answer, Refusal) and answer.status == 504
     assert api.encode_response(answer).status_code == 504
+
+
+def engine_masks(config, image, prompts: list[dict]) -> list[torch.Tensor]:
+    """What ``Segmenter.predict`` answers to each prompt object alone, on a fresh segmenter."""
+    segmenter = build_segmenter(config)
+    segmenter.set_image(image)
+    return [segmenter.predict(prompt_from(p.get("box"), p.get("positive", ()), p.get("negative", ()))).mask
+            for p in prompts]
+
+
+def test_requests_on_one_image_in_a_batch_are_answered_together_and_a_failing_one_alone(tmp_path, scene,
+                                                                                          monkeypatch):
+    api = worker(tmp_path, max_batch_size=5)
+    image, encoded = scene
+    calls, predict_many = [], Segmenter.predict_many
+    monkeypatch.setattr(Segmenter, "predict_many", lambda self, prompts, on_step=None: (
+        calls.append(len(prompts)) or predict_many(self, prompts, on_step)))
+    flipped = image.flip(-1)
+    other = png_bytes((flipped.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    box, clicks = {"box": [10, 10, 110, 90]}, {"positive": [[57, 48]], "negative": [[5, 5]]}
+    lost = {"box": [3, 3, 4, 4]}  # inside the image, but no pixel of the 96-pixel frame: refused by AMCP, not the door
+    bodies = [[box], [box], [clicks, lost], [clicks, box], [box]]
+    requests = [api.decode_request(request_json(other if i == 1 else encoded, prompts))
+                for i, prompts in enumerate(bodies)]
+    requests[4].received -= api.settings.timeout + 1  # waited past its deadline: 504 at its first step
+    answers = [api.encode_response(y) for y in api.unbatch(api.predict(api.batch(requests)))]
+
+    # The image's 6 prompts go to one predict_many: the lost one is refused before anything is
+    # painted, the other 4 go again; the request past its deadline stops them at the first step,
+    # and the last 3 go again. Then the flipped image's prompt, alone.
+    assert calls == [6, 4, 3, 1]
+    assert answers[2].status_code == 422 and json.loads(answers[2].body)["detail"] == (
+        "prompts[1]: the box prompt covers no pixel of the frame (image 96x128)")
+    assert answers[4].status_code == 504 and "timeout=" in json.loads(answers[4].body)["detail"]
+    expected = engine_masks(api.config, image, [box, clicks])
+    assert [torch.equal(decoded(r)[0], e) for r, e in zip(answers[0]["results"] + answers[3]["results"],
+                                                           [expected[0], expected[1], expected[0]])] == [True] * 3
+    assert torch.equal(decoded(answers[1]["results"][0])[0], engine_masks(api.config, flipped, [box])[0])
+    assert [a["image"]["reused"] for a in (answers[0], answers[1], answers[3])] == [False, False, True]
+
+
+def test_concurrent_requests_on_one_image_get_the_engines_masks(server, scene):
+    client, config = server
+    image, encoded = scene
+    bodies = [[{"box": [10, 10, 110, 90]}], [{"positive": [[57, 48]]}],
+              [{"box": [20, 15, 100, 85]}, {"positive": [[57, 48]], "negative": [[5, 5]]}]]
+
+    def post(prompts):
+        return httpx.post(client.base_url.join("/predict"), json=request_json(encoded, prompts),
+                          headers=client.headers, timeout=TIMEOUT)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:  # answered in one batch or several, as they arrive
+        responses = list(pool.map(post, bodies))
+    assert [r.status_code for r in responses] == [200] * 3, [r.text for r in responses]
+    for response, prompts in zip(responses, bodies):
+        expected = engine_masks(config, image, prompts)
+        results = response.json()["results"]
+        assert [torch.equal(decoded(r)[0], e) for r, e in zip(results, expected)] == [True] * len(prompts)
 
 
 def test_bad_settings_or_a_config_without_weights_end_in_one_line(tmp_path):

@@ -1,13 +1,16 @@
 """A segmenter session, as segment-anything's ``SamPredictor``: set an image once, then answer
 any number of prompts. What depends only on the image (its frame, the painter's per-image work
 such as a VAE encode) is done in ``set_image``; what depends on the prompt, in ``predict``.
+``predict_many`` answers several prompts in lockstep, their paintings of each iteration in one
+painter call; ``predict`` is ``predict_many`` of one prompt.
 """
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import torch
 from torch import Tensor
@@ -20,7 +23,7 @@ from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
 from .refine import refine_mask
 from .start import click_cut
-from .steps import StepContext, step_at, synced_elapsed
+from .steps import Step, StepContext, StepOutput, step_at, step_in_lockstep, synced_elapsed
 
 # How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
 UNIT_RANGE_TOLERANCE = 1e-3
@@ -35,7 +38,7 @@ class StepRecord:
     painter: str  # the class of the painter that painted this step
     mask: Tensor = field(repr=False)  # bool [H, W], the image's size: the mask after this step
     seconds: float
-    paint_seconds: float
+    paint_seconds: float  # with prompts painted together (predict_many), an equal share of their painter call
     features_seconds: float
     update_seconds: float  # clustering, votes and mask update: what painting and features did not take
     refine_seconds: float = 0.0  # the refinement's share of update_seconds (last iteration only)
@@ -77,6 +80,28 @@ def check_image(image: Tensor) -> None:
         raise ValueError(f"image values must lie in [0, 1], got [{low:g}, {high:g}]; a 0..255 image needs / 255")
 
 
+@contextmanager
+def naming_the_prompt(index: int, count: int) -> Iterator[None]:
+    """A ``PromptError`` raised inside, for prompt ``index`` of ``count``, says which prompt it is
+    about (its ``index``, and its message where there are several)."""
+    try:
+        yield
+    except PromptError as error:
+        if count == 1:
+            raise
+        raise PromptError(error.reason, index) from error
+
+
+@dataclass
+class PromptRun:
+    """A prompt being answered: what bounds it in the frame, its mask there now, its result so far."""
+
+    ctx: StepContext  # what stays fixed over its steps: the valid region, its clicks, its generator
+    seeds: Tensor  # [S, S] bool: discs around the positive clicks, always object
+    foreground: Tensor  # [S, S] bool: the mask in the frame after the last step
+    result: Segmentation
+
+
 class PromptSegmenter(ABC):
     """What every segmenter answers (AMCP's ``Segmenter``, the GrabCut baseline): a session over
     one image. ``method`` names it in records and results tables."""
@@ -91,6 +116,18 @@ class PromptSegmenter(ABC):
     @abstractmethod
     def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
         """Segment the object ``prompt`` points at; ``on_step`` sees each iteration as it ends."""
+
+    def predict_many(self, prompts: list[Prompt],
+                     on_step: Callable[[int, StepRecord], None] | None = None) -> list[Segmentation]:
+        """Segment the object each of ``prompts`` points at, one result each, in order; ``on_step``
+        sees each iteration as it ends, with the index of its prompt. This default answers the
+        prompts one after the other; a bad one raises ``PromptError`` with its ``index``."""
+        results = []
+        for index, prompt in enumerate(prompts):
+            report = None if on_step is None else (lambda record, index=index: on_step(index, record))
+            with naming_the_prompt(index, len(prompts)):
+                results.append(self.predict(prompt, report))
+        return results
 
     @abstractmethod
     def reset_image(self) -> None:
@@ -162,12 +199,44 @@ class Segmenter(PromptSegmenter):
 
     def predict(self, prompt: Prompt, on_step: Callable[[StepRecord], None] | None = None) -> Segmentation:
         """Segment the object ``prompt`` points at; ``on_step`` sees each iteration as it ends."""
+        report = None if on_step is None else (lambda index, record: on_step(record))
+        return self.predict_many([prompt], report)[0]
+
+    def predict_many(self, prompts: list[Prompt],
+                     on_step: Callable[[int, StepRecord], None] | None = None) -> list[Segmentation]:
+        """Segment the object each of ``prompts`` points at, in lockstep: each iteration paints all
+        their regions in one painter call (``Painter.paint_many``; the diffusion painter stacks
+        them into one UNet call per denoising step), then updates each prompt's mask on its own.
+        Each prompt draws from its own generator, seeded from ``config.seed`` as ``predict`` seeds
+        it, so its result is the one ``predict`` gives it alone.
+
+        Every prompt is checked before any is painted: a bad one raises ``PromptError`` with its
+        ``index`` and nothing is answered. ``on_step(index, record)`` sees each prompt's iteration
+        as it ends. No prompts, no results: ``[]``.
+        """
         if not self.is_image_set:
             raise RuntimeError("Segmenter.set_image(image) must be called before predict()")
+        if not prompts:
+            return []
+        # 1. Each prompt in the frame, all checked before any is painted.
+        runs = []
+        for index, prompt in enumerate(prompts):
+            with naming_the_prompt(index, len(prompts)):
+                runs.append(self.prompt_run(prompt))
+        # 2. Alternate I- and O-steps, the prompts in lockstep; each result is its last step's mask.
+        for iteration in range(self.config.iterations):
+            step = step_at(iteration)
+            outputs = step_in_lockstep(step, [run.ctx for run in runs], [run.foreground for run in runs], iteration)
+            for index, (run, out) in enumerate(zip(runs, outputs)):
+                record = self.advance(run, step, out, iteration)
+                if on_step is not None:
+                    on_step(index, record)
+        return [run.result for run in runs]
+
+    def prompt_run(self, prompt: Prompt) -> PromptRun:
+        """The prompt in the frame: starting mask, clicks, and where the object may be."""
         cfg, letterbox, device = self.config, self.letterbox, self.frame.device
         height, width = self.image_size
-
-        # 1. The prompt in the frame: starting mask, clicks, and where the object may be.
         box = prompt.region_box(height, width)  # also checks the prompt against the image
         positive, negative = [[letterbox.point_to_frame(*p) for p in points] for points in prompt.points()]
         radius = cfg.click_radius * cfg.frame_size
@@ -193,35 +262,30 @@ class Segmenter(PromptSegmenter):
                           inpaint_painter=self.painter, outpaint_painter=self.outpaint_painter,
                           features=self.features, config=cfg,
                           generator=torch.Generator().manual_seed(cfg.seed))
+        return PromptRun(ctx, seeds, foreground, Segmentation(mask=prompt_mask, prompt_mask=prompt_mask))
 
-        # 2. Alternate I- and O-steps; the steps keep within valid, seeds keep the positive clicks in.
-        result = Segmentation(mask=prompt_mask, prompt_mask=prompt_mask)
-        for iteration in range(cfg.iterations):
-            step = step_at(iteration)
-            start = time.perf_counter()
-            out = step(ctx, foreground, iteration)
-            foreground = (out.mask & self.content) | seeds
-            mask = letterbox.mask_from_frame(foreground)
-            refine_seconds = 0.0
-            if iteration == cfg.iterations - 1 and cfg.refine_iterations:
-                # The last update is re-cut along the image's edges at its own size (refine.py).
-                refine_start = time.perf_counter()
-                mask = refine_mask(self.image, mask, letterbox.mask_from_frame(valid), letterbox.mask_from_frame(seeds),
-                                   cfg.refine_iterations, cfg.refine_context, cfg.refine_min_kept, cfg.seed)
-                refine_seconds = time.perf_counter() - refine_start
-            seconds = synced_elapsed(start, mask)
-            kind, painter = ("inpaint", self.painter) if iteration % 2 == 0 else ("outpaint", self.outpaint_painter)
-            record = StepRecord(iteration, kind, type(painter).__name__, mask, seconds, out.paint_seconds,
-                                out.features_seconds, seconds - out.paint_seconds - out.features_seconds,
-                                refine_seconds)
-            result.steps.append(record)
-            if on_step is not None:
-                on_step(record)
-
-        # 3. The last step's mask, at the image's size.
-        if result.steps:
-            result.mask = result.steps[-1].mask
-        return result
+    def advance(self, run: PromptRun, step: Step, out: StepOutput, iteration: int) -> StepRecord:
+        """Take a step's output into ``run``: the steps keep within the valid region, the seeds keep
+        the positive clicks in, the last update is re-cut along the image's edges at its own size
+        (refine.py). The step's record, whose mask is also the result's mask now."""
+        cfg, letterbox = self.config, self.letterbox
+        start = time.perf_counter()
+        run.foreground = (out.mask & self.content) | run.seeds
+        mask = letterbox.mask_from_frame(run.foreground)
+        refine_seconds = 0.0
+        if iteration == cfg.iterations - 1 and cfg.refine_iterations:
+            refine_start = time.perf_counter()
+            mask = refine_mask(self.image, mask, letterbox.mask_from_frame(run.ctx.valid),
+                               letterbox.mask_from_frame(run.seeds), cfg.refine_iterations, cfg.refine_context,
+                               cfg.refine_min_kept, cfg.seed)
+            refine_seconds = time.perf_counter() - refine_start
+        seconds = out.seconds + synced_elapsed(start, mask)
+        record = StepRecord(iteration, step.kind, type(step.painter(run.ctx)).__name__, mask, seconds,
+                            out.paint_seconds, out.features_seconds,
+                            seconds - out.paint_seconds - out.features_seconds, refine_seconds)
+        run.result.steps.append(record)
+        run.result.mask = mask
+        return record
 
 
 def segment(image: Tensor, prompt: Prompt, painter: Painter | None = None, features: FeatureExtractor | None = None,

@@ -4,12 +4,17 @@
                             painting differs from the original is foreground -> the mask shrinks.
     O-step (outpaint_step): repaint the background around the object from the foreground; band
                             pixels that come back unchanged are missed foreground -> the mask grows.
+
+Each step comes in two halves, what to paint (``inpaint_region``, ``outpaint_region``) and the
+update from the paintings (``inpaint_update``, ``outpaint_update``), so that several prompts on
+one image advance in lockstep (``step_in_lockstep``): all their regions go to the painter in one
+``paint_many`` call, then each prompt's update runs on its own paintings.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor
@@ -39,11 +44,12 @@ class StepContext:
 
 @dataclass(frozen=True)
 class StepOutput:
-    """What a step changes: the mask, and where its time went."""
+    """What a step changes for one prompt: the mask, and where its time went."""
 
     mask: Tensor  # [S, S] bool
-    paint_seconds: float
+    paint_seconds: float  # its share of the painter call, which the prompts stacked in it share equally
     features_seconds: float
+    seconds: float  # its paint share and its own update (features, clustering, votes, mask update)
 
 
 def synced_elapsed(start: float, result: Tensor) -> float:
@@ -87,44 +93,95 @@ def clean(mask: Tensor, size: int) -> Tensor:
     return closing(opening(mask, size), size)
 
 
-def paint(ctx: StepContext, painter: Painter, region: Tensor) -> tuple[Tensor, float]:
-    """(``num_samples`` paintings of ``region`` by ``painter``, seconds)."""
-    start = time.perf_counter()
-    painted = painter.paint(region, ctx.config.num_samples, ctx.generator).to(ctx.frame)
-    return painted, synced_elapsed(start, painted)
+def inpaint_region(ctx: StepContext, foreground: Tensor) -> Tensor:
+    """I-step, what to paint: the foreground, dilated so that its outline is repainted too."""
+    return dilate(foreground, 3, ctx.config.inpaint_dilation)
 
 
-def inpaint_step(ctx: StepContext, foreground: Tensor, iteration: int) -> StepOutput:
-    """I-step: paint the foreground away; what the painting changes stays foreground. Only shrinks."""
+def inpaint_update(ctx: StepContext, foreground: Tensor, iteration: int, region: Tensor,
+                   painted: Tensor) -> tuple[Tensor, float]:
+    """I-step, the update from the paintings of ``region``: what the painting changes stays
+    foreground. Only shrinks. (The new mask, feature seconds.)"""
     cfg = ctx.config
-    region = dilate(foreground, 3, cfg.inpaint_dilation)
-    painted, paint_seconds = paint(ctx, ctx.inpaint_painter, region)
     if cfg.paste_back:
         painted = torch.where(region, painted, ctx.frame)
     votes, features_seconds = contrast_votes(ctx, painted, foreground, iteration, "highest")
     kept = (votes >= cfg.vote_threshold) & foreground & ctx.valid
     kept = clean(kept, cfg.morphology_kernel) & foreground
     # A step that erases the whole object has failed; the mask it started from is the better answer.
-    return StepOutput(kept if kept.any() else foreground, paint_seconds, features_seconds)
+    return (kept if kept.any() else foreground), features_seconds
+
+
+def inpaint_step(ctx: StepContext, foreground: Tensor, iteration: int) -> StepOutput:
+    """I-step of one prompt: paint the foreground away; what the painting changes stays foreground. Only shrinks."""
+    return step_in_lockstep(INPAINT, [ctx], [foreground], iteration)[0]
+
+
+def grow_zone(ctx: StepContext, foreground: Tensor) -> Tensor:
+    """Where the O-step may grow the mask: a band around it (the whole background for clicks,
+    which the reference repaints whole)."""
+    if ctx.prompt_kind == "points":
+        return ~foreground
+    return dilate(foreground, 2 * ctx.config.outpaint_band + 1) & ~foreground
+
+
+def outpaint_region(ctx: StepContext, foreground: Tensor) -> Tensor:
+    """O-step, what to paint: the grow zone, or the whole background (``outpaint_region``)."""
+    return ~foreground if ctx.config.outpaint_region == "background" else grow_zone(ctx, foreground)
+
+
+def outpaint_update(ctx: StepContext, foreground: Tensor, iteration: int, region: Tensor,
+                    painted: Tensor) -> tuple[Tensor, float]:
+    """O-step, the update from the paintings: grow-zone pixels that come back unchanged are
+    foreground that was missed. Only grows. (The new mask, feature seconds.)"""
+    cfg = ctx.config
+    votes, features_seconds = contrast_votes(ctx, painted, foreground, iteration, "lowest")
+    grown = foreground | ((votes >= cfg.vote_threshold) & grow_zone(ctx, foreground) & ctx.valid)
+    return clean(grown, cfg.morphology_kernel) | foreground, features_seconds
 
 
 def outpaint_step(ctx: StepContext, foreground: Tensor, iteration: int) -> StepOutput:
-    """O-step: paint the background back from the foreground; band pixels that come back
-    unchanged are foreground that was missed. Only grows."""
-    cfg = ctx.config
-    background = ~foreground
-    if ctx.prompt_kind == "points":
-        grow_zone = background  # the reference repaints the whole background for clicks
-    else:
-        grow_zone = dilate(foreground, 2 * cfg.outpaint_band + 1) & background
-    region = background if cfg.outpaint_region == "background" else grow_zone
-    painted, paint_seconds = paint(ctx, ctx.outpaint_painter, region)
-    votes, features_seconds = contrast_votes(ctx, painted, foreground, iteration, "lowest")
-    grown = foreground | ((votes >= cfg.vote_threshold) & grow_zone & ctx.valid)
-    grown = clean(grown, cfg.morphology_kernel) | foreground
-    return StepOutput(grown, paint_seconds, features_seconds)
+    """O-step of one prompt: paint the background back from the foreground; grow-zone pixels that
+    come back unchanged are foreground that was missed. Only grows."""
+    return step_in_lockstep(OUTPAINT, [ctx], [foreground], iteration)[0]
 
 
-def step_at(iteration: int):
+@dataclass(frozen=True)
+class Step:
+    """One kind of AMCP step in its two halves: ``region(ctx, foreground)`` says what to paint,
+    ``update(ctx, foreground, iteration, region, painted)`` gives the new mask and feature seconds."""
+
+    kind: Literal["inpaint", "outpaint"]
+    region: Callable[[StepContext, Tensor], Tensor]
+    update: Callable[[StepContext, Tensor, int, Tensor, Tensor], tuple[Tensor, float]]
+
+    def painter(self, ctx: StepContext) -> Painter:
+        return ctx.inpaint_painter if self.kind == "inpaint" else ctx.outpaint_painter
+
+
+INPAINT = Step("inpaint", inpaint_region, inpaint_update)
+OUTPAINT = Step("outpaint", outpaint_region, outpaint_update)
+
+
+def step_at(iteration: int) -> Step:
     """Even iterations are I-steps, odd ones O-steps: an odd count ends on an I-step."""
-    return inpaint_step if iteration % 2 == 0 else outpaint_step
+    return INPAINT if iteration % 2 == 0 else OUTPAINT
+
+
+def step_in_lockstep(step: Step, contexts: list[StepContext], foregrounds: list[Tensor],
+                     iteration: int) -> list[StepOutput]:
+    """``step`` for several prompts on one image, one output each: every prompt's region is painted
+    in one ``paint_many`` call, each from its own generator, then each prompt's update runs on its
+    own paintings. The contexts are one segmenter's (the same frame, painters and config)."""
+    painter, num_samples = step.painter(contexts[0]), contexts[0].config.num_samples
+    regions = [step.region(ctx, foreground) for ctx, foreground in zip(contexts, foregrounds)]
+    start = time.perf_counter()
+    paintings = painter.paint_many(regions, num_samples, [ctx.generator for ctx in contexts])
+    paintings = [painted.to(ctx.frame) for painted, ctx in zip(paintings, contexts)]
+    paint_share = synced_elapsed(start, paintings[-1]) / len(contexts)
+    outputs = []
+    for ctx, foreground, region, painted in zip(contexts, foregrounds, regions, paintings):
+        start = time.perf_counter()
+        mask, features_seconds = step.update(ctx, foreground, iteration, region, painted)
+        outputs.append(StepOutput(mask, paint_share, features_seconds, paint_share + synced_elapsed(start, mask)))
+    return outputs

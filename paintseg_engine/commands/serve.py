@@ -72,34 +72,57 @@ class SegmentAPI(ls.LitAPI):
             return refusal
 
     def predict(self, x):
-        # Batched (max_batch_size > 1), x is the batch's requests: their prompts run in turn, each
-        # image set up once however many of the batch's requests bring it.
-        return [self.segment(request) for request in x] if self.max_batch_size > 1 else self.segment(x)
+        # Batched (max_batch_size > 1), x is the batch's requests: the prompts of each image, from
+        # one request or several, are answered together; images one after the other.
+        return self.segment(x) if self.max_batch_size > 1 else self.segment([x])[0]
 
-    def segment(self, request: SegmentRequest | Refusal) -> SegmentAnswer | Refusal:
-        if isinstance(request, Refusal):
-            return request
-        session, set_image_seconds = request.session or self.sessions.get(request.key), None
+    def segment(self, requests: list[SegmentRequest | Refusal]) -> list[SegmentAnswer | Refusal]:
+        """One answer per request, in order: a refusal as it is, the others by image."""
+        answers = {i: r for i, r in enumerate(requests) if isinstance(r, Refusal)}
+        by_image: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            if i not in answers:
+                by_image.setdefault(request.key, []).append(i)
+        for members in by_image.values():
+            answers.update(zip(members, self.segment_image([requests[i] for i in members])))
+        return [answers[i] for i in range(len(requests))]
+
+    def segment_image(self, requests: list[SegmentRequest]) -> list[SegmentAnswer | Refusal]:
+        """Answers to requests on one image: the image set up once, all their prompts answered in
+        lockstep by one ``predict_many``. A request that fails (a prompt the segmenter refuses,
+        its deadline passed) is answered alone, and the others are answered again without it."""
+        first = requests[0]
+        session, set_image_seconds = first.session or self.sessions.get(first.key), None
         if session is None:
-            session, set_image_seconds = self.sessions.open(request.key, request.image)
-        segmenter = session.segmenter
-        deadline = request.received + self.settings.timeout
+            session, set_image_seconds = self.sessions.open(first.key, first.image)
+        timeout = self.settings.timeout
+        answers: dict[int, SegmentAnswer | Refusal] = {}
+        while len(answers) < len(requests):
+            pending = [i for i in range(len(requests)) if i not in answers]
+            owners = [(i, n) for i in pending for n in range(len(requests[i].prompts))]  # (request, its prompt)
 
-        def check_deadline(step) -> None:
-            if time.monotonic() > deadline:
-                raise RequestTimeout
+            def check_deadline(index: int, step) -> None:
+                if time.monotonic() > requests[owners[index][0]].received + timeout:
+                    raise RequestTimeout
 
-        answers = []
-        try:
-            for prompt in request.prompts:
-                start = time.perf_counter()
-                result = segmenter.predict(prompt, on_step=check_deadline)
-                answers.append(PromptAnswer(result.mask.cpu(), result.steps, time.perf_counter() - start))
-        except PromptError as error:  # e.g. a prompt that covers no pixel of the frame
-            return Refusal(422, str(error))
-        except RequestTimeout:
-            return Refusal(504, f"the segmentation took longer than timeout={self.settings.timeout} s")
-        return SegmentAnswer(request.key, request.size, set_image_seconds, answers)
+            start = time.perf_counter()
+            try:
+                results = session.segmenter.predict_many([requests[i].prompts[n] for i, n in owners], check_deadline)
+            except PromptError as error:  # e.g. a prompt that covers no pixel of the frame
+                i, n = owners[0 if error.index is None else error.index]
+                answers[i] = Refusal(422, f"prompts[{n}]: {error.reason}")
+                continue
+            except RequestTimeout:
+                now = time.monotonic()
+                answers.update({i: Refusal(504, f"the segmentation took longer than timeout={timeout} s")
+                                for i in pending if now > requests[i].received + timeout})
+                continue
+            seconds = time.perf_counter() - start
+            for i in pending:  # each prompt's seconds: the predict_many that answered it, shared
+                mine = [PromptAnswer(r.mask.cpu(), r.steps, seconds)
+                        for (owner, _), r in zip(owners, results) if owner == i]
+                answers[i] = SegmentAnswer(first.key, first.size, set_image_seconds if i == 0 else None, mine)
+        return [answers[i] for i in range(len(requests))]
 
     def encode_response(self, output: SegmentAnswer | Refusal):
         if isinstance(output, Refusal):

@@ -12,8 +12,9 @@ class Painter(ABC):
 
     Images are float tensors in [0, 1], shape [3, H, W]; masks are bool [H, W],
     True where pixels are to be repainted. AMCP calls ``set_image`` once per image
-    (so painters can cache per-image work, such as VAE latents) and then ``paint``
-    once per iteration with that iteration's mask; ``reset_image`` drops all of it.
+    (so painters can cache per-image work, such as VAE latents) and then, per iteration,
+    ``paint_many`` with the masks of the prompts it answers together (``paint`` for one);
+    ``reset_image`` drops all of it.
     """
 
     def set_image(self, image: Tensor) -> None:
@@ -36,3 +37,20 @@ class Painter(ABC):
         Pixels outside ``mask`` may differ from the input (a latent painter passes them
         through its VAE); AMCP decides whether to paste the original back.
         """
+
+    def paint_many(self, masks: list[Tensor], num_samples: int,
+                   generators: list[torch.Generator | None]) -> list[Tensor]:
+        """``paint(mask, num_samples, generator)`` for each mask and its generator, in order.
+
+        A painter that can share work between the masks (one network call for all their samples)
+        overrides this; each result must stay the one ``paint`` gives with that mask's generator.
+        """
+        check_stack(masks, generators)
+        return [self.paint(mask, num_samples, generator) for mask, generator in zip(masks, generators)]
+
+
+def check_stack(masks: list[Tensor], generators: list[torch.Generator | None]) -> None:
+    """Refuse a ``paint_many`` call whose masks and generators do not pair up."""
+    if len(masks) != len(generators):
+        raise ValueError(f"paint_many takes one generator per mask, got {len(masks)} masks and "
+                         f"{len(generators)} generators")

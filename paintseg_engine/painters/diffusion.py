@@ -2,11 +2,13 @@
 
 The loop calls the UNet and the VAE only through ``runtime`` runners, so export backends
 (ONNX Runtime, TensorRT, compiled torch) replace exactly those two networks. It batches all
-samples of one ``paint`` call into one UNet call per step, and skips work whose result is
-known: guidance between identical prompts, re-encoding the same prompt, re-encoding the image.
+samples of one ``paint`` call, or of all the masks of one ``paint_many`` call (AMCP's prompts in
+lockstep), into one UNet call per step, and skips work whose result is known: guidance between
+identical prompts, re-encoding the same prompt, re-encoding the image.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -18,7 +20,7 @@ from torch import Tensor, nn
 
 from ..pretrained import CLIP_CONTEXT_LENGTH, Precision, explain_missing_weights, torch_dtype
 from ..runtime import build_runners
-from .base import Painter
+from .base import Painter, check_stack
 
 # runwayml/stable-diffusion-inpainting, the checkpoint the paper used, was removed from the hub;
 # this is its mirror, the same files.
@@ -129,7 +131,8 @@ class DiffusionPainter(Painter, nn.Module):
 
     ``callback_on_step_end``, as diffusers' pipelines have it, is called after every denoising
     step as ``callback(painter, step_index, timestep, {"latents": latents})`` and returns the
-    kwargs (latents it returns replace the loop's); setting ``painter.interrupt`` in it ends the
+    kwargs (latents it returns replace the loop's; they hold every sample of the stack, mask after
+    mask); setting ``painter.interrupt`` in it ends the
     loop early (a warm-up needs the shapes, not all the steps). It is not a setting: callers
     (benchmarks, progress bars) set it and clear it.
     """
@@ -182,7 +185,6 @@ class DiffusionPainter(Painter, nn.Module):
         class_name, settings = SCHEDULERS[scheduler]
         self.noise_scheduler = getattr(diffusers, class_name).from_config(
             components.scheduler_config, **settings, **(scheduler_options or {}))
-        # Stochastic samplers draw their noise from the caller's generator, for reproducibility.
         self.step_takes_generator = "generator" in inspect.signature(self.noise_scheduler.step).parameters
         self.latent_scale = components.vae.config.scaling_factor
         self.steps, self.guidance_scale, self.strength = steps, guidance_scale, strength
@@ -211,51 +213,92 @@ class DiffusionPainter(Painter, nn.Module):
 
     @torch.no_grad()
     def paint(self, mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.paint_many([mask], num_samples, [generator])[0]
+
+    @torch.no_grad()
+    def paint_many(self, masks: list[Tensor], num_samples: int,
+                   generators: list[torch.Generator | None]) -> list[Tensor]:
+        """Paint each of ``masks`` ``num_samples`` times, all their samples stacked: one UNet call
+        per denoising step and one VAE encode and decode for the stack. Each mask's noise comes
+        from its own generator in the order ``paint`` draws it, and its samples are stepped by its
+        own copy of the scheduler, so each result is the one ``paint`` gives (up to the float
+        rounding of a larger batch). A runner with a batch limit (an exported engine's
+        ``max_batch``) gets stacks of as many masks as fit in it."""
+        check_stack(masks, generators)
+        size = self.masks_per_stack(num_samples, len(masks))
+        return [painted for first in range(0, len(masks), size)
+                for painted in self.paint_stack(masks[first:first + size], num_samples, generators[first:first + size])]
+
+    def masks_per_stack(self, num_samples: int, count: int) -> int:
+        """How many masks' samples one UNet call takes: all ``count``, unless a runner has a batch
+        limit. One mask over the limit still goes alone, and its runner refuses it, naming the engine."""
+        limits = [limit for runner in (self.unet_runner, self.vae_runner)
+                  if (limit := getattr(runner, "max_batch", None)) is not None]
+        unet_batch = num_samples * (2 if self.guided else 1)  # the VAE decodes num_samples per mask
+        return max(1, min(limits) // unet_batch if limits else count)
+
+    def paint_stack(self, masks: list[Tensor], num_samples: int,
+                    generators: list[torch.Generator | None]) -> list[Tensor]:
+        """``paint_many`` of masks whose samples fit in one UNet call: [N, 3, H, W] per mask."""
         image, pixels = self.image, self._pixels
-        check_mask(mask, image)
+        for mask in masks:
+            check_mask(mask, image)
         device = pixels.device
-        region = coverage(mask[None, None].to(device), pixels.shape[-2:])
+        regions = coverage(torch.stack(masks)[:, None].to(device), pixels.shape[-2:])
         latent_size = (pixels.shape[-2] // self.vae_scale, pixels.shape[-1] // self.vae_scale)
-        latent_mask = coverage(region, latent_size)
+        latent_masks = coverage(regions, latent_size)
 
-        # 1. Conditioning: the UNet's extra channels (mask, masked-image latents) and the prompts.
-        masked_image_latents = self.encode(pixels * ~region)
-        conditioning = torch.cat([latent_mask.float(), masked_image_latents], 1)
-        text = self.text_conditioning(num_samples, device)
+        # 1. Conditioning: the UNet's extra channels (mask, masked-image latents) of each mask, for
+        #    each of its samples, and the prompts.
+        masked_image_latents = self.encode(pixels * ~regions)
+        conditioning = torch.cat([latent_masks.float(), masked_image_latents], 1).repeat_interleave(num_samples, 0)
+        text = self.text_conditioning(len(conditioning), device)
 
-        # 2. Timesteps: strength < 1 skips the noisiest steps of the schedule.
+        # 2. Timesteps (strength < 1 skips the noisiest steps of the schedule), and per mask its own
+        #    scheduler: multistep samplers keep past predictions, Euler's its step index.
         timesteps = self.timesteps(device)
+        schedulers = [copy.deepcopy(self.noise_scheduler) for _ in masks]
 
         # 3. Initial latents: pure noise, or the original's latents noised to the first step's level.
         shape = (num_samples, *masked_image_latents.shape[1:])
-        noise = initial_noise(shape, generator, device)
+        noise = [initial_noise(shape, generator, device) for generator in generators]
         if self.uses_image_latents:
             image_latents = self._image_latents if self.cache_image_latents else self.encode(pixels)
             image_latents = image_latents.expand(shape)
         if self.strength < 1:
-            latents = self.noise_scheduler.add_noise(image_latents, noise, timesteps[:1])
+            latents = [scheduler.add_noise(image_latents, n, timesteps[:1]) for scheduler, n in zip(schedulers, noise)]
         else:
-            latents = noise * self.noise_scheduler.init_noise_sigma
+            latents = [n * self.noise_scheduler.init_noise_sigma for n in noise]
+        latents = torch.cat(latents)
 
-        # 4. Denoising loop: one UNet call per step for all samples (and both guidance branches).
-        step_options = {"generator": generator} if self.step_takes_generator else {}
+        # 4. Denoising loop: one UNet call per step for all masks' samples (and both guidance
+        #    branches); each mask's scheduler steps its own samples, drawing from its generator.
+        painted_region = latent_masks.repeat_interleave(num_samples, 0)
         self.interrupt = False
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 break
-            noise_pred = self.predict_noise(latents, t, conditioning, text)
-            latents = self.noise_scheduler.step(noise_pred, t, latents, **step_options, return_dict=False)[0]
+            per_mask = latents.split(num_samples)
+            scaled = torch.cat([scheduler.scale_model_input(part, t) for scheduler, part in zip(schedulers, per_mask)])
+            noise_pred = self.predict_noise(scaled, t, conditioning, text).split(num_samples)
+            latents = torch.cat([scheduler.step(pred, t, part, **self.step_options(generator), return_dict=False)[0]
+                                 for scheduler, generator, pred, part in zip(schedulers, generators, noise_pred, per_mask)])
             if self.blend_unmasked:
-                original = image_latents
+                original = image_latents.repeat(len(masks), 1, 1, 1)
                 if i + 1 < len(timesteps):
-                    original = self.noise_scheduler.add_noise(image_latents, noise, timesteps[i + 1:i + 2])
-                latents = torch.where(latent_mask, latents, original)
+                    original = torch.cat([scheduler.add_noise(image_latents, n, timesteps[i + 1:i + 2])
+                                          for scheduler, n in zip(schedulers, noise)])
+                latents = torch.where(painted_region, latents, original)
             if self.callback_on_step_end is not None:
                 latents = self.callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
 
-        # 5. Decode and return at the input's size.
+        # 5. Decode and return at the input's size, each mask's samples apart.
         painted = self.vae_runner.decode(latents / self.latent_scale) / 2 + 0.5
-        return resize(painted, image.shape[-2:]).clamp(0, 1).to(image.dtype)
+        return list(resize(painted, image.shape[-2:]).clamp(0, 1).to(image.dtype).split(num_samples))
+
+    def step_options(self, generator: torch.Generator | None) -> dict:
+        """Stochastic samplers draw their noise from the caller's generator, for reproducibility."""
+        return {"generator": generator} if self.step_takes_generator else {}
 
     def encode(self, pixels: Tensor) -> Tensor:
         """Scaled VAE latents of images in [-1, 1]."""
@@ -268,11 +311,12 @@ class DiffusionPainter(Painter, nn.Module):
             self.noise_scheduler.set_begin_index(start)
         return self.noise_scheduler.timesteps[start:]
 
-    def predict_noise(self, latents: Tensor, t: Tensor, conditioning: Tensor, text: Tensor) -> Tensor:
-        """Guided noise prediction; with guidance, the batch is [unconditional; conditional]."""
-        model_input = torch.cat([latents] * 2) if self.guided else latents
-        model_input = self.noise_scheduler.scale_model_input(model_input, t)
-        sample = torch.cat([model_input, conditioning.expand(len(model_input), -1, -1, -1)], 1)
+    def predict_noise(self, scaled: Tensor, t: Tensor, conditioning: Tensor, text: Tensor) -> Tensor:
+        """Guided noise prediction of latents ``scaled`` by the scheduler, ``conditioning`` one per
+        sample; with guidance, the batch is [unconditional; conditional]."""
+        if self.guided:
+            scaled, conditioning = torch.cat([scaled] * 2), torch.cat([conditioning] * 2)
+        sample = torch.cat([scaled, conditioning], 1)
         noise = self.unet_runner(sample, t.expand(len(sample)), text)
         if not self.guided:
             return noise

@@ -34,6 +34,9 @@ class ExportedModel:
         self.output_dtype = DTYPES[output_spec["dtype"]]
         # Channels are fixed at export; batch and spatial dims come from the inputs.
         self.output_channels = output_spec["shape"][1]
+        # The largest batch it takes: its inputs' leading dim, fixed or at the top of its range.
+        batch = record["inputs"][self.input_names[0]]["shape"][0]
+        self.max_batch = batch if isinstance(batch, int) else manifest.data["dims"][batch]["max"]
 
     def __call__(self, inputs: list[Tensor], output_shape: tuple[int, ...]) -> Tensor:
         if len(inputs) != len(self.input_names):
@@ -49,7 +52,7 @@ class ExportedModel:
 
 class ExportedUNetRunner:
     def __init__(self, model: ExportedModel):
-        self.model = model
+        self.model, self.max_batch = model, model.max_batch
 
     def __call__(self, sample: Tensor, timestep: Tensor, encoder_hidden_states: Tensor | None = None) -> Tensor:
         batch, _, height, width = sample.shape
@@ -61,6 +64,7 @@ class ExportedUNetRunner:
 class ExportedVAERunner:
     def __init__(self, encoder: ExportedModel, decoder: ExportedModel, scale_factor: int):
         self.encoder, self.decoder, self.scale_factor = encoder, decoder, scale_factor
+        self.max_batch = min(encoder.max_batch, decoder.max_batch)
 
     def encode(self, images: Tensor) -> Tensor:
         batch, _, height, width = images.shape

@@ -19,6 +19,8 @@ class TorchUNetRunner:
     """Calls a diffusers ``UNet2DConditionModel`` (or, without text, a ``UNet2DModel``). ``channels_last`` converts its weights in
     place (faster convolutions on CUDA with cuDNN); attention uses SDPA, diffusers' default."""
 
+    max_batch = None  # any batch memory holds
+
     def __init__(self, unet: nn.Module, channels_last: bool = False):
         self.unet = unet
         if channels_last:
@@ -34,6 +36,8 @@ class TorchUNetRunner:
 class TorchVAERunner:
     """Calls a diffusers ``AutoencoderKL`` or ``VQModel``, outside any autocast region: the VAE runs in exactly
     its own dtype, which the painter keeps at float32 where float16 would overflow."""
+
+    max_batch = None
 
     def __init__(self, vae: nn.Module, channels_last: bool = False):
         self.vae = vae

@@ -19,7 +19,8 @@ class ServeSettings:
     # default is CPU-bound and single-image, so throughput comes from workers, not batches).
     workers_per_device: int = 1
     # LitServe's request batching: up to max_batch_size requests, waiting at most batch_timeout s
-    # for the batch to fill, go to one predict call (a batch sets each distinct image up once).
+    # for the batch to fill, go to one predict call (a batch sets each distinct image up once and
+    # answers its prompts together, in lockstep: docs/serve.md, "Batching").
     max_batch_size: int = 1
     batch_timeout: float = 0.0
     # Reuse: image set-ups kept per worker, least recently used dropped first (keyed by a hash of

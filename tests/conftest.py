@@ -3,6 +3,18 @@ import torch
 
 from tests.scenes import disc_scene
 
+# The suite's longest chain: the GPU script's dry run waits for the session's AOTInductor packages
+# (tests/aoti_engine.py, minutes to compile), then runs for minutes itself. It goes first, so that
+# one xdist worker starts the chain at once while the other takes the rest; the other AOTInductor
+# tests go last, when the packages are made, so that no worker sits waiting on their file lock.
+# (xdist still hands out its groups, largest first, before these: the benchmarks and the browser.)
+FIRST = ("tests/test_gpu_script.py::",)
+LAST = ("tests/test_aoti.py::",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 2 if item.nodeid.startswith(LAST) else 1)
+
 
 @pytest.fixture
 def scene():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 from paintseg_engine.amcp import AMCPConfig, Segmenter
 from paintseg_engine.run.datamodule import PaintSegDataModule
@@ -37,6 +38,14 @@ def paintseg(*args, cwd=REPO):
                          capture_output=True, text=True, timeout=300)
     return run.returncode, run.stdout + run.stderr
 
+
+def paintseg_in_process(*args) -> None:
+    """``paintseg predict ...`` in this process: for the runs a test only prepares or compares with,
+    where what the command prints in a fresh process is not what it checks (no start-up cost)."""
+    from paintseg_engine.commands.predict import main
+
+    with mock.patch.object(sys, "argv", ["paintseg"]):  # LightningCLI reads args=, not pytest's argv
+        main(list(map(str, args)))
 
 
 def run_in_process(dataset: Path, out: Path, on_error: str = "skip", settings: dict | None = None,

@@ -13,6 +13,7 @@ pytest.importorskip("pycocotools", reason="the coco extra is not installed: pip 
 
 from paintseg_engine.data.coco import decode_segmentation, encode_mask  # noqa: E402
 from paintseg_engine.imageio import load_mask  # noqa: E402
+from tests.run_helpers import paintseg_in_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SEGMENTERS = {
@@ -39,6 +40,11 @@ def predict(tmp_path, dataset: dict, out, *args, method="amcp"):
     return run.returncode, run.stdout + run.stderr
 
 
+def predict_in_process(tmp_path, dataset: dict, out, *args, method="amcp") -> None:
+    """The same run in this process, for the tests that check what it writes, not what it prints."""
+    paintseg_in_process("predict", "--config", write_config(tmp_path, dataset, out, method), *args)
+
+
 def spec(root, annotations, **extra):
     return {"name": "scenes", "root": str(root), "layout": "coco", "annotations": str(annotations), **extra}
 
@@ -50,8 +56,7 @@ def records(out):
 def test_ground_truth_boxes_give_one_record_per_instance_and_results_matching_the_masks(tmp_path, coco_dataset):
     root, annotations, _, data = coco_dataset
     out = tmp_path / "out"
-    code, log = predict(tmp_path, spec(root, annotations), out)
-    assert code == 0, log
+    predict_in_process(tmp_path, spec(root, annotations), out)
     found = records(out)
     expected = {f"scene_00{a['image_id'] - 1}_a{a['id']}" for a in data["annotations"] if not a["iscrowd"]}
     assert set(found) == expected  # 8 instances, the crowd annotation has none
@@ -73,9 +78,8 @@ def test_ground_truth_boxes_give_one_record_per_instance_and_results_matching_th
 def test_detections_prompt_with_their_scores_above_the_threshold(tmp_path, coco_dataset):
     root, annotations, detections, _ = coco_dataset
     out = tmp_path / "out"
-    code, log = predict(tmp_path, spec(root, annotations, prompts=str(detections), score_threshold=0.5), out,
-                        method="grabcut")
-    assert code == 0, log
+    predict_in_process(tmp_path, spec(root, annotations, prompts=str(detections), score_threshold=0.5), out,
+                       method="grabcut")
     found = records(out)
     assert len(found) == 8 and "scene_000_d8" not in found  # the 0.05 detection is below the threshold
     assert found["scene_000_d0"]["coco"]["score"] == 0.9 and found["scene_000_d0"]["iou"] is None
@@ -107,8 +111,7 @@ def test_failed_instances_fail_alone_and_a_rerun_does_only_those(tmp_path, coco_
     annotations.write_text(json.dumps(data))
     (root / "images/scene_001.png").write_bytes(image_2)
     kept = (out / "scenes/records/scene_000_a1.json").stat().st_mtime_ns
-    code, log = predict(tmp_path, spec(root, annotations), out)
-    assert code == 0, log
+    predict_in_process(tmp_path, spec(root, annotations), out)
     assert len(records(out)) == 8
     assert (out / "scenes/records/scene_000_a1.json").stat().st_mtime_ns == kept  # finished instances not redone
     assert json.loads((out / "scenes/failures.json").read_text()) == []

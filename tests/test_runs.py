@@ -19,7 +19,7 @@ from paintseg_engine.features import ColorTextureFeatures
 from paintseg_engine.imageio import load_image, load_mask, save_png_atomic
 from paintseg_engine.painters import OpenCVPainter
 from paintseg_engine.run.folder import RunFolder, RunFolderError
-from tests.run_helpers import REPO, paintseg, run_in_process, write_config
+from tests.run_helpers import REPO, paintseg, paintseg_in_process, run_in_process, write_config
 
 @pytest.fixture
 def dataset(tmp_path):
@@ -72,12 +72,10 @@ def test_stop_ends_with_one_line_naming_the_file_and_keeps_what_was_done(tmp_pat
 def test_resume_with_other_settings_is_refused_and_overwrite_starts_afresh(tmp_path, dataset):
     out = tmp_path / "out"
     config = write_config(tmp_path, dataset, out)
-    code, _ = paintseg("predict", "--config", config, "--model.segmenter.init_args.config.iterations", "0")
-    assert code == 0
+    paintseg_in_process("predict", "--config", config, "--model.segmenter.init_args.config.iterations", "0")
     code, printed = paintseg("predict", "--config", config)
     assert code != 0 and "other settings (model.segmenter.init_args.config.iterations: 0 -> 2)" in printed and "Traceback" not in printed
-    code, printed = paintseg("predict", "--config", config, "--overwrite", "true")
-    assert code == 0, printed
+    paintseg_in_process("predict", "--config", config, "--overwrite", "true")
     records = [json.loads(p.read_text()) for p in (out / "gen/records").glob("*.json")]
     key = json.loads((out / "settings.json").read_text())["key"]
     assert len(records) == 4 and all(r["settings"] == key and len(r["timings"]) == 2 for r in records)
@@ -99,7 +97,7 @@ def test_metrics_come_from_records_of_the_current_settings_only(tmp_path):
 def test_a_rerun_of_a_finished_folder_does_no_work_and_keeps_its_table(tmp_path, dataset):
     out = tmp_path / "out"
     config = write_config(tmp_path, dataset, out)
-    assert paintseg("predict", "--config", config)[0] == 0
+    paintseg_in_process("predict", "--config", config)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "gen/records").glob("*.json")}
     code, printed = paintseg("predict", "--config", config)
     assert code == 0 and "| gen | box | amcp | 4 | 0 |" in printed
@@ -208,7 +206,7 @@ def ddp_run(tmp_path, dataset, out, *extra):
 
 def test_ddp_on_two_processes_gives_the_single_process_masks_and_table(tmp_path, dataset):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
-    assert paintseg("predict", "--config", write_config(tmp_path, dataset, single))[0] == 0
+    paintseg_in_process("predict", "--config", write_config(tmp_path, dataset, single))
     code, printed = ddp_run(tmp_path, dataset, ddp)
     assert code == 0, printed
     masks = lambda out: {p.name: p.read_bytes() for p in (out / "gen/masks").glob("*.png")}  # noqa: E731

@@ -21,10 +21,14 @@ class ImageSession:
 def session_of(segmenter: PromptSegmenter) -> PromptSegmenter:
     """A segmenter that holds its own image and shares ``segmenter``'s models: its parts keep
     their per-image work (a resized image, cached latents) on themselves, so each is a shallow
-    copy, whose weights are the same objects."""
+    copy, whose weights are the same objects. A part the segmenter holds under two names (AMCP's
+    one painter as ``painter`` and ``outpaint_painter``) is copied once and held under both, so no
+    name is left pointing at the shared part, which holds the image set last."""
     session = copy.copy(segmenter)
-    for name, part in segmenter.components().items():
-        setattr(session, name, copy.copy(part))
+    copies = {id(part): copy.copy(part) for part in segmenter.components().values()}
+    for name, value in vars(segmenter).items():
+        if id(value) in copies:
+            setattr(session, name, copies[id(value)])
     return session
 
 

@@ -283,11 +283,12 @@ class DiffusionPainter(Painter, nn.Module):
             noise_pred = self.predict_noise(scaled, t, conditioning, text).split(num_samples)
             latents = torch.cat([scheduler.step(pred, t, part, **self.step_options(generator), return_dict=False)[0]
                                  for scheduler, generator, pred, part in zip(schedulers, generators, noise_pred, per_mask)])
-            if self.blend_unmasked:
-                original = image_latents.repeat(len(masks), 1, 1, 1)
+            if self.blend_unmasked:  # outside the mask, the original noised to the next step's level
                 if i + 1 < len(timesteps):
                     original = torch.cat([scheduler.add_noise(image_latents, n, timesteps[i + 1:i + 2])
                                           for scheduler, n in zip(schedulers, noise)])
+                else:
+                    original = image_latents.repeat(len(masks), 1, 1, 1)
                 latents = torch.where(painted_region, latents, original)
             if self.callback_on_step_end is not None:
                 latents = self.callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)

@@ -1,6 +1,6 @@
-"""``paintseg``: one command, five doors. ``paintseg segment`` (one image), ``paintseg app`` (the
-web app), ``paintseg serve`` (the HTTP service) and ``paintseg to_coco`` (a folder dataset as
-COCO) import only what they need; everything else (``paintseg predict ...``) is the LightningCLI
+"""``paintseg``: one command, six doors. ``paintseg segment`` (one image), ``paintseg app`` (the
+web app), ``paintseg serve`` (the HTTP service), ``paintseg to_coco`` (a folder dataset as COCO)
+and ``paintseg results`` (one table from several runs) import only what they need; everything else (``paintseg predict ...``) is the LightningCLI
 run of commands/predict.py, whose Lightning import would slow the others down."""
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ def main(args: list[str] | None = None) -> None:
     if argv[:1] == ["to_coco"]:
         from .commands.to_coco import main as to_coco
         return to_coco(argv[1:])
+    if argv[:1] == ["results"]:
+        from .commands.results import main as results
+        return results(argv[1:])
     if argv[:1] == ["app"]:
         from .commands.app import main as app
         return app(argv[1:])

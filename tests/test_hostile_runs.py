@@ -206,3 +206,26 @@ def test_paintseg_predict_takes_max_pixels_from_the_data_config(tmp_path, datase
     assert code == 0, printed
     failures = json.loads((tmp_path / "out/gen/failures.json").read_text())
     assert len(failures) == 3 and all("more than the limit of 1,000" in f["error"] for f in failures)
+
+
+def test_paintseg_results_merges_runs_refuses_a_non_run_and_fails_on_a_short_run(tmp_path, dataset):
+    from paintseg_engine.commands.results import main as results
+
+    whole, short = tmp_path / "whole", tmp_path / "short"
+    run_in_process(dataset, whole)
+    (dataset / "images/scene_002.png").write_bytes(b"broken")
+    run_in_process(dataset, short)
+    results([str(whole), "--out", str(tmp_path / "one")])  # a complete run: the table, no error
+    assert "| gen | box | amcp | 3 | 0 |" in (tmp_path / "one/results.md").read_text()
+
+    with pytest.raises(SystemExit) as short_run:
+        results([str(whole), str(short), "--out", str(tmp_path / "both")])
+    assert f"{short}: 0 item(s) unfinished, 1 failed" in str(short_run.value) and str(whole) + ":" not in str(short_run.value)
+    assert "| gen | box | amcp | 2 | 1 |" in (tmp_path / "both/results.md").read_text()
+
+    with pytest.raises(SystemExit, match=r"not a run folder \(no settings.json\)") as not_a_run:
+        results([str(tmp_path / "typo"), "--out", str(tmp_path / "none")])
+    assert str(tmp_path / "typo") in str(not_a_run.value) and not (tmp_path / "none").exists()
+
+    code, printed = paintseg("results", whole, "--out", tmp_path / "door")  # the door, with no runpy warning
+    assert code == 0 and "Warning" not in printed and (tmp_path / "door/results.csv").is_file()

@@ -1,15 +1,12 @@
 """The results table: one row per dataset x prompt x method, from the per-image records.
 
-    python -m paintseg_engine.run.results outputs/a outputs/b --out benchmarks/results/x --title "..."
-
-merges the records of several runs (e.g. AMCP's and the GrabCut baseline's) into one table, each
-run's records of its own settings only; the prediction writer writes the same table for its own
-run at the end of predict. ``failed`` counts the items that could not be segmented: their
+``paintseg results`` (commands/results.py) merges the records of several runs (e.g. AMCP's and
+the GrabCut baseline's) into one table, each run's records of its own settings only; the
+prediction writer writes the same table for its own run at the end of predict. ``failed`` counts the items that could not be segmented: their
 metrics are missing from the row, and a row with failures says so.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from collections import defaultdict
@@ -109,18 +106,3 @@ def write_results(rows: list[dict], folder: str | Path, title: str = "Results", 
     write_texts_together({folder / "results.csv": text.getvalue(),
                           folder / "results.md": f"# {title}\n\n" + (f"{notes}\n\n" if notes else "") + table + "\n"})
     return table
-
-
-def main(args: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="output folders of prediction runs")
-    parser.add_argument("--out", required=True, help="folder for results.md and results.csv")
-    parser.add_argument("--title", default="Results")
-    parser.add_argument("--notes", default="", help="text above the table: subsets, settings, machine")
-    options = parser.parse_args(args)
-    rows = [row for run in map(RunFolder, options.runs) for row in run_rows(run, run.current_records(), run.failures())]
-    print(write_results(rows, options.out, options.title, options.notes))
-
-
-if __name__ == "__main__":
-    main()

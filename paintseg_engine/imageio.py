@@ -33,6 +33,7 @@ def _open(path: str | Path, apply_exif: bool = True, max_pixels: int = DEFAULT_M
     path = Path(path)
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
+    image = None
     try:
         image = Image.open(path)  # reads the header only: the size is known before any pixel is decoded
         check_pixel_count(*image.size, max_pixels, str(path))
@@ -40,6 +41,8 @@ def _open(path: str | Path, apply_exif: bool = True, max_pixels: int = DEFAULT_M
     except Image.DecompressionBombError as error:  # PIL's own limit, for a limit set above it
         raise ImageTooLargeError(f"{path}: refused as a decompression bomb ({error})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if image is not None:
+            image.close()  # refused (too many pixels) or broken: its file is not left open
         if isinstance(error, ImageLoadError):
             raise
         raise ImageLoadError(f"{path}: cannot be read as an image ({error})") from error

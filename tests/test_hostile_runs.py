@@ -1,9 +1,11 @@
 """Runs under hostile conditions: a changed dataset, huge images and decompression bombs, broken
 links, NaN pixels, an interrupted table, long names, a full disk, settings out of range."""
 import errno
+import gc
 import json
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +74,13 @@ def test_finished_means_a_record_of_the_settings_the_folder_was_claimed_with(tmp
 # --- bounded work per image ---------------------------------------------------------------------
 
 def test_an_image_above_the_pixel_limit_is_refused_in_one_line_naming_it_and_the_limit(tmp_path):
-    with pytest.raises(ImageTooLargeError, match=r"big.png: 3000x2000 is 6,000,000 pixels, more than the limit "
-                                                 r"of 1,000,000"):
-        load_image(png_header(tmp_path / "big.png", 3000, 2000), max_pixels=1_000_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ImageTooLargeError, match=r"big.png: 3000x2000 is 6,000,000 pixels, more than the "
+                                                     r"limit of 1,000,000"):
+            load_image(png_header(tmp_path / "big.png", 3000, 2000), max_pixels=1_000_000)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]  # the refused file was closed
     with pytest.raises(ImageLoadError, match="x.jpg"):
         check_pixel_count(1001, 1000, 1_000_000, "x.jpg")
     check_pixel_count(1000, 1000, 1_000_000, "x.jpg")  # at the limit: accepted

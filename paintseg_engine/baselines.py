@@ -50,18 +50,23 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
 
 class GrabCutSegmenter(PromptSegmenter):
     """GrabCut from the prompt's box, or for clicks alone the cut they seed (``click_grabcut_mask``,
-    reading clicks as AMCP does: ``click_radius`` and ``start_reach``, AMCPConfig's defaults): one cut
+    reading clicks as AMCP does: ``click_radius``, ``start_reach`` and ``start_window``, AMCPConfig's
+    defaults): one cut
     of ``iterations``, seeded per image by ``seed`` and the name ``set_image`` is given. It reports
     no iterations (``on_step`` is never called)."""
 
     method = "grabcut"
 
     def __init__(self, iterations: int = GRABCUT_ITERATIONS, seed: int = 0,
-                 click_radius: float = AMCPConfig.click_radius, start_reach: float = AMCPConfig.start_reach):
+                 click_radius: float = AMCPConfig.click_radius, start_reach: float = AMCPConfig.start_reach,
+                 start_window: float | None = AMCPConfig.start_window):
         if iterations < 1:
             raise SettingsError(f"GrabCutSegmenter: iterations={iterations!r} (allowed: >= 1)")
+        if start_window is not None and start_window <= 0:
+            raise SettingsError(f"GrabCutSegmenter: start_window={start_window!r} (allowed: > 0, or None for "
+                                "the whole image)")
         self.iterations, self.seed = iterations, seed
-        self.click_radius, self.start_reach = click_radius, start_reach
+        self.click_radius, self.start_reach, self.start_window = click_radius, start_reach, start_window
         self.reset_image()
 
     def set_image(self, image: Tensor, name: str = "") -> None:
@@ -77,20 +82,22 @@ class GrabCutSegmenter(PromptSegmenter):
         height, width = self.image.shape[-2:]
         if type(prompt) is PointsPrompt:  # clicks alone: the seeded cut (a box with clicks keeps its box)
             mask = click_grabcut_mask(self.image, prompt, self.click_radius, self.start_reach, self.iterations,
-                                      self.image_seed)
+                                      self.image_seed, self.start_window)
             return Segmentation(mask=mask, prompt_mask=mask)
         mask = grabcut_mask(self.image, prompt.region_box(height, width), self.iterations, self.image_seed)
         return Segmentation(mask=mask, prompt_mask=prompt.initial_mask(height, width))
 
 
 def click_grabcut_mask(image: Tensor, prompt: PointsPrompt, radius: float, reach: float,
-                       iterations: int = GRABCUT_ITERATIONS, seed: int = 0) -> Tensor:
+                       iterations: int = GRABCUT_ITERATIONS, seed: int = 0, window: float | None = None) -> Tensor:
     """Bool [H, W]: the seeded cut from ``prompt``'s clicks on an RGB image [3, H, W] in [0, 1]:
     discs of ``radius`` sure object (positive) or background (negative), discs of ``reach``
-    probable object, both as fractions of the image's longer side (AMCP's click_radius and
-    start_reach, so that both methods read the same clicks alike). ``seed`` as for grabcut_mask."""
+    probable object, in the positive clicks' box grown by ``window`` (None: the whole image), all
+    as fractions of the image's longer side (AMCP's click_radius, start_reach and start_window, so
+    that both methods read the same clicks alike). ``seed`` as for grabcut_mask."""
     height, width = image.shape[-2:]
     prompt.region_box(height, width)  # refuses clicks outside the image, or none positive
     side = max(height, width)
     positive, negative = prompt.points()
-    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed)
+    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed,
+                     window=None if window is None else window * side)

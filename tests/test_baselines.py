@@ -46,7 +46,7 @@ def test_grabcut_segmenter_is_the_seeded_cut_of_the_items_name():
     assert result.steps == [] and segmenter.method == "grabcut"
     clicks = PointsPrompt([(57.0, 48.0)])
     assert torch.equal(segmenter.predict(clicks).mask, click_grabcut_mask(image, clicks, 0.02, 0.1, 3,
-                                                                           grabcut_seed(7, "scene_003")))
+                                                                           grabcut_seed(7, "scene_003"), 0.4))
     segmenter.reset_image()
     with pytest.raises(RuntimeError, match="set_image"):
         segmenter.predict(BoxPrompt((10, 8, 110, 88)))
@@ -63,6 +63,21 @@ def test_click_seeded_cut_finds_the_object_and_keeps_every_click():
     # A negative click on the object carves its disc out; the positive disc stays object.
     carved = click_grabcut_mask(image, PointsPrompt([(57.0, 48.0)], [(70.0, 48.0)]), radius=0.05, reach=0.1)
     assert carved[48, 57] and not carved[48, 70] and mask[48, 70]
+
+
+def test_click_seeded_cut_in_its_window_leaves_a_distant_object_of_the_same_colour():
+    generator = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(160), indexing="ij")
+    image = 0.5 + 0.05 * torch.randn(3, 96, 160, generator=generator)
+    clicked, other = ((xx - cx) ** 2 + (yy - 48) ** 2 <= 14**2 for cx in (30, 130))
+    image[:, clicked | other] = torch.tensor([0.85, 0.2, 0.2])[:, None]
+    clicks = PointsPrompt([(30.0, 48.0)])
+    whole = click_grabcut_mask(image.clamp(0, 1), clicks, 0.02, 0.1, window=None)
+    windowed = click_grabcut_mask(image.clamp(0, 1), clicks, 0.02, 0.1, window=0.25)  # 40 px beyond the click
+    assert whole[other].all()  # the whole image's cut takes every pixel of the object's colour
+    assert windowed[clicked].all() and not windowed[other].any()
+    with pytest.raises(SettingsError, match="start_window=0"):
+        GrabCutSegmenter(start_window=0)
 
 
 def test_click_seeded_cut_refuses_clicks_outside_the_image_or_none_positive():

@@ -66,8 +66,12 @@ class AMCPConfig:
     # clicks (start.py; not in the reference): discs of click_radius sure, discs of start_reach
     # (fraction of the frame side) around positive clicks probable object, cut by start_iterations
     # of GrabCut in the frame. The valid region is then the start's box scaled by start_valid_scale.
+    # The cut runs in a window, the positive clicks' box grown by start_window (fraction of the
+    # frame side) on every side (None: the whole frame), so that the background's colour model is
+    # the object's surroundings, not everything in the image that shares its colours.
     points_start: Literal["image", "clicks"] = "image"
     start_reach: float = 0.1
+    start_window: float | None = 0.4
     start_iterations: int = 5
     start_valid_scale: float = 2.0
 
@@ -116,6 +120,7 @@ class AMCPConfig:
             "click_radius": (lambda v: 0.0 <= v < 0.5, "[0, 0.5)"),
             "points_start": (lambda v: v in ("image", "clicks"), "'image' or 'clicks'"),
             "start_reach": (lambda v: 0.0 <= v <= 1.0, "[0, 1]"),
+            "start_window": (lambda v: v is None or v > 0, "> 0, or None for the whole frame"),
             "start_iterations": at_least(1),
             "start_valid_scale": at_least(1.0),
             "vote_threshold": (lambda v: 0.0 < v <= 1.0, "(0, 1]"),

@@ -244,8 +244,9 @@ class Segmenter(PromptSegmenter):
         if prompt.kind == "points" and cfg.points_start == "clicks":
             # Start where the clicks say the object is (start.py); from there on the clicks'
             # start is to AMCP what a coarse mask is, the valid region sized from it.
+            window = None if cfg.start_window is None else cfg.start_window * cfg.frame_size
             start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                              cfg.start_iterations, cfg.seed, self.content)
+                              cfg.start_iterations, cfg.seed, self.content, window)
             prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
         else:

@@ -3,8 +3,8 @@
 Discs around positive clicks are sure object, discs around negative ones sure background, every
 other pixel probable background: the object's colour model is fitted to the positive discs, the
 background's to the rest, and the cut grows the object from its discs along the image's edges.
-It is the cut of refine.py with nothing probable-object to start from and the whole image as
-its window, so the two stay one call of OpenCV's GrabCut.
+It is the cut of refine.py with nothing probable-object to start from, in a window around the
+positive clicks (or the whole image), so the two stay one call of OpenCV's GrabCut.
 """
 from __future__ import annotations
 
@@ -15,18 +15,33 @@ from .frame import Point, click_discs
 from .refine import refine_mask
 
 
+def click_window(positive: list[Point], margin: float, size: tuple[int, int], device=None) -> Tensor:
+    """Bool [H, W]: the box of the positive clicks grown by ``margin`` pixels on every side."""
+    height, width = size
+    xs, ys = [x for x, _ in positive], [y for _, y in positive]
+    window = torch.zeros(height, width, dtype=torch.bool, device=device)
+    window[max(0, int(min(ys) - margin)):max(0, int(max(ys) + margin) + 1),
+           max(0, int(min(xs) - margin)):max(0, int(max(xs) + margin) + 1)] = True
+    return window
+
+
 def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
-              iterations: int, seed: int = 0, inside: Tensor | None = None) -> Tensor:
+              iterations: int, seed: int = 0, inside: Tensor | None = None, window: float | None = None) -> Tensor:
     """Bool [H, W]: the object the clicks (image pixels) point at in ``image`` ([3, H, W] in [0, 1]).
 
     Discs of ``radius`` are sure, discs of ``reach`` around positive clicks probable object
     (the object is most likely near its click, and its colour model needs more than a disc's
-    few pixels); nothing outside ``inside`` (bool [H, W], default everywhere) is object.
+    few pixels); nothing outside ``inside`` (bool [H, W], default everywhere) is object, nor,
+    when ``window`` is given, farther than ``window`` pixels beyond the box of the positive
+    clicks: the cut then runs in that window, its background model fitted to the object's
+    surroundings rather than to the whole image, where the object's colours may recur.
     A positive disc always stays object; where a negative disc overlaps it, the positive one
     wins (the protocol never clicks a pixel twice, so the later meaning cannot be known).
     """
     height, width = image.shape[-2:]
     allowed = torch.ones(height, width, dtype=torch.bool, device=image.device) if inside is None else inside
+    if window is not None and positive:
+        allowed = allowed & click_window(positive, window, (height, width), image.device)
     sure = click_discs(positive, radius, (height, width), image.device) & allowed
     if not sure.any():
         raise ValueError("click_cut needs at least one positive click inside the image")

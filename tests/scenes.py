@@ -57,3 +57,14 @@ def coco_scenes(root, num_images: int = 2, objects: int = 4, height: int = 96, w
     detections.append({"image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 20], "score": 0.05})
     (root / "detections.json").write_text(json.dumps(detections))
     return annotations, root / "detections.json", data
+
+
+def twin_discs_scene():
+    """(image [3, 96, 160], clicked, other): two discs of one colour, 100 px apart, on grey noise;
+    a click on the first should not take the second."""
+    generator = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(160), indexing="ij")
+    image = 0.5 + 0.05 * torch.randn(3, 96, 160, generator=generator)
+    clicked, other = ((xx - cx) ** 2 + (yy - 48) ** 2 <= 14**2 for cx in (30, 130))
+    image[:, clicked | other] = torch.tensor([0.85, 0.2, 0.2])[:, None]
+    return image.clamp(0, 1), clicked, other

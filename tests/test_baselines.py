@@ -11,7 +11,7 @@ from paintseg_engine.errors import PromptError, SettingsError
 from paintseg_engine.metrics import mask_iou
 from paintseg_engine.prompts import BoxPrompt, PointsPrompt
 
-from .scenes import disc_scene
+from .scenes import disc_scene, twin_discs_scene
 
 
 def test_same_seed_same_mask_whatever_used_opencvs_generator_before():
@@ -66,14 +66,10 @@ def test_click_seeded_cut_finds_the_object_and_keeps_every_click():
 
 
 def test_click_seeded_cut_in_its_window_leaves_a_distant_object_of_the_same_colour():
-    generator = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(160), indexing="ij")
-    image = 0.5 + 0.05 * torch.randn(3, 96, 160, generator=generator)
-    clicked, other = ((xx - cx) ** 2 + (yy - 48) ** 2 <= 14**2 for cx in (30, 130))
-    image[:, clicked | other] = torch.tensor([0.85, 0.2, 0.2])[:, None]
+    image, clicked, other = twin_discs_scene()
     clicks = PointsPrompt([(30.0, 48.0)])
-    whole = click_grabcut_mask(image.clamp(0, 1), clicks, 0.02, 0.1, window=None)
-    windowed = click_grabcut_mask(image.clamp(0, 1), clicks, 0.02, 0.1, window=0.25)  # 40 px beyond the click
+    whole = click_grabcut_mask(image, clicks, 0.02, 0.1, window=None)
+    windowed = click_grabcut_mask(image, clicks, 0.02, 0.1, window=0.25)  # 40 px beyond the click
     assert whole[other].all()  # the whole image's cut takes every pixel of the object's colour
     assert windowed[clicked].all() and not windowed[other].any()
     with pytest.raises(SettingsError, match="start_window=0"):

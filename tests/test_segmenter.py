@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from paintseg_engine import AMCPConfig, BoxPrompt, MaskPrompt, PointsPrompt, PromptError, Segmenter, segment
+from paintseg_engine.errors import SettingsError
 from paintseg_engine.painters import OpenCVPainter
 
 from tests.scenes import disc_scene
@@ -132,9 +133,21 @@ def test_clicks_start_from_the_cut_they_seed_or_from_the_whole_image(scene):
     assert from_image.prompt_mask.all()
 
 
-def test_points_start_outside_its_choices_is_refused():
-    from paintseg_engine.amcp.config import SettingsError
+def test_clicks_start_in_a_window_around_them_or_from_the_whole_image():
+    from tests.scenes import twin_discs_scene
 
+    image, clicked, other = twin_discs_scene()
+    click = PointsPrompt([(30.0, 48.0)])
+    config = {**vars(CONFIG), "points_start": "clicks"}
+    windowed = segment(image, click, config=AMCPConfig(**{**config, "start_window": 0.25}))
+    assert windowed.mask[clicked].float().mean() > 0.9 and not windowed.mask[other].any()
+    whole = segment(image, click, config=AMCPConfig(**{**config, "start_window": None}))
+    assert whole.prompt_mask[other].float().mean() > 0.9  # the whole frame's cut takes the look-alike too
+    with pytest.raises(SettingsError, match=r"start_window=0 \(allowed: > 0, or None"):
+        AMCPConfig(start_window=0)
+
+
+def test_points_start_outside_its_choices_is_refused():
     with pytest.raises(SettingsError, match=r"points_start='box' \(allowed: 'image' or 'clicks'\)"):
         AMCPConfig(points_start="box")
     with pytest.raises(SettingsError, match=r"start_valid_scale=0.5 \(allowed: >= 1.0\)"):

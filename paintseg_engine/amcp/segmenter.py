@@ -22,7 +22,7 @@ from ..prompts import Prompt, box_of
 from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
 from .refine import refine_mask
-from .start import click_cut
+from .start import click_cut, click_window
 from .steps import Step, StepContext, StepOutput, step_at, step_in_lockstep, synced_elapsed
 
 # How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
@@ -240,15 +240,18 @@ class Segmenter(PromptSegmenter):
         box = prompt.region_box(height, width)  # also checks the prompt against the image
         positive, negative = [[letterbox.point_to_frame(*p) for p in points] for points in prompt.points()]
         radius = cfg.click_radius * cfg.frame_size
-        kind, scale = prompt.kind, cfg.valid_region_scale
+        kind, scale, window = prompt.kind, cfg.valid_region_scale, None
         if prompt.kind == "points" and cfg.points_start == "clicks":
             # Start where the clicks say the object is (start.py); from there on the clicks'
-            # start is to AMCP what a coarse mask is, the valid region sized from it.
-            window = None if cfg.start_window is None else cfg.start_window * cfg.frame_size
+            # start is to AMCP what a coarse mask is, the valid region sized from it and kept
+            # inside the start's window: what the start excluded, no later step brings back.
+            margin = None if cfg.start_window is None else cfg.start_window * cfg.frame_size
             start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                              cfg.start_iterations, cfg.seed, self.content, window)
+                              cfg.start_iterations, cfg.seed, self.content, margin)
             prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
+            if margin is not None:
+                window = click_window(positive, margin, (cfg.frame_size, cfg.frame_size), device)
         else:
             prompt_mask = prompt.initial_mask(height, width).to(device)
         # Clicks are hard constraints: a disc around each positive click is object, around each
@@ -256,6 +259,8 @@ class Segmenter(PromptSegmenter):
         seeds = click_discs(positive, radius, cfg.frame_size, device) & self.content
         blocked = click_discs(negative, radius, cfg.frame_size, device)
         valid = valid_region(box, scale, letterbox, device) & ~blocked
+        if window is not None:
+            valid &= window
         foreground = (letterbox.mask_to_frame(prompt_mask) & self.content & ~blocked) | seeds
         if not foreground.any():
             raise PromptError(f"the {prompt.kind} prompt covers no pixel of the frame (image {height}x{width})")

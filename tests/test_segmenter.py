@@ -147,6 +147,17 @@ def test_clicks_start_in_a_window_around_them_or_from_the_whole_image():
         AMCPConfig(start_window=0)
 
 
+def test_from_clicks_the_valid_region_stays_in_the_starts_window(scene):
+    from paintseg_engine.amcp.start import click_window
+
+    image, _ = scene  # 128x96, letterboxed into a 96 px frame: the frame is 0.75 of the image
+    segmenter = Segmenter(config=AMCPConfig(**{**vars(CONFIG), "points_start": "clicks", "start_window": 0.1}))
+    segmenter.set_image(image)
+    valid = segmenter.prompt_run(PointsPrompt([(57.0, 48.0)])).ctx.valid
+    window = click_window([segmenter.letterbox.point_to_frame(57.0, 48.0)], 0.1 * 96, (96, 96))
+    assert valid.any() and not (valid & ~window).any()
+
+
 def test_points_start_outside_its_choices_is_refused():
     with pytest.raises(SettingsError, match=r"points_start='box' \(allowed: 'image' or 'clicks'\)"):
         AMCPConfig(points_start="box")

@@ -246,6 +246,25 @@ def test_a_killed_run_restarted_ends_complete_with_no_leftovers(tmp_path):
     assert not list(out.rglob("*.tmp"))
 
 
+def test_sigterm_stops_the_run_after_the_item_in_hand_in_one_line_and_the_same_command_resumes(tmp_path):
+    dataset = generate_dataset(tmp_path / "data", num_images=100, height=40, width=56, seed=6)
+    out = tmp_path / "out"
+    config = write_config(tmp_path, dataset, out)
+    run = subprocess.Popen([sys.executable, "-m", "paintseg_engine", "predict", "--config", str(config)], cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("gen/records/*.json"))) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.terminate()  # SIGTERM, as a scheduler or `kill` sends it
+    printed, _ = run.communicate(timeout=60)
+    done = len(list(out.glob("gen/records/*.json")))
+    assert run.returncode != 0 and 2 <= done < 100, printed
+    assert "stopped by SIGTERM; the finished items are kept in" in printed and "Traceback" not in printed
+    assert not list(out.rglob("*.tmp"))
+    paintseg_in_process("predict", "--config", config)
+    assert len(list(out.glob("gen/records/*.json"))) == 100 and "| gen | box | amcp | 100 | 0 |" in (out / "results.md").read_text()
+
+
 def test_a_refused_or_stopped_run_leaves_the_folder_free_in_the_same_process(tmp_path):
     first = RunFolder(tmp_path / "run")
     first.claim({"a": 1})

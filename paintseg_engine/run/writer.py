@@ -96,6 +96,9 @@ class PredictionWriter(BasePredictionWriter):
                 save_png_atomic(run.overlay_path(pred.dataset, pred.name), overlay(image, pred.mask, pred.prompt))
             run.clear_failure(pred.dataset, pred.name)
             write_json_atomic(run.record_path(pred.dataset, pred.name), record.to_json())
+        if trainer.received_sigterm:  # Lightning notes SIGTERM, but its predict loop would run on to the end
+            raise RunFailed(f"stopped by SIGTERM; the finished items are kept in {self.run.root}: the same command "
+                            "resumes the run")
 
     def write_coco_scopes(self, batch: list[Item]) -> None:
         """A COCO dataset's scope, once per run: the end of a resumed run may see no item of it."""

@@ -1,7 +1,8 @@
 """``paintseg``: one command, six doors. ``paintseg segment`` (one image), ``paintseg app`` (the
 web app), ``paintseg serve`` (the HTTP service), ``paintseg to_coco`` (a folder dataset as COCO)
-and ``paintseg results`` (one table from several runs) import only what they need; everything else (``paintseg predict ...``) is the LightningCLI
-run of commands/predict.py, whose Lightning import would slow the others down."""
+and ``paintseg results`` (one table from several runs) import only what they need; everything
+else (``paintseg predict ...``) is the LightningCLI run of commands/predict.py, whose Lightning
+import would slow the others down."""
 from __future__ import annotations
 
 import sys

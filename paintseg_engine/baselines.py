@@ -51,9 +51,8 @@ def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_
 class GrabCutSegmenter(PromptSegmenter):
     """GrabCut from the prompt's box, or for clicks alone the cut they seed (``click_grabcut_mask``,
     reading clicks as AMCP does: ``click_radius``, ``start_reach`` and ``start_window``, AMCPConfig's
-    defaults): one cut
-    of ``iterations``, seeded per image by ``seed`` and the name ``set_image`` is given. It reports
-    no iterations (``on_step`` is never called)."""
+    defaults): one cut of ``iterations``, seeded per image by ``seed`` and the name ``set_image`` is
+    given. It reports no iterations (``on_step`` is never called)."""
 
     method = "grabcut"
 

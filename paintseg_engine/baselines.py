@@ -20,7 +20,7 @@ from torch import Tensor
 from .amcp.config import AMCPConfig
 from .amcp.refine import seeded_grabcut
 from .amcp.segmenter import PromptSegmenter, Segmentation, StepRecord, check_image
-from .amcp.start import click_cut
+from .amcp.start import click_cut, click_window
 from .errors import PromptError, SettingsError
 from .prompts import PointsPrompt, Prompt
 
@@ -98,5 +98,5 @@ def click_grabcut_mask(image: Tensor, prompt: PointsPrompt, radius: float, reach
     prompt.region_box(height, width)  # refuses clicks outside the image, or none positive
     side = max(height, width)
     positive, negative = prompt.points()
-    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed,
-                     window=None if window is None else window * side)
+    inside = None if window is None else click_window(positive, window * side, (height, width))
+    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed, inside)

@@ -245,13 +245,13 @@ class Segmenter(PromptSegmenter):
             # Start where the clicks say the object is (start.py); from there on the clicks'
             # start is to AMCP what a coarse mask is, the valid region sized from it and kept
             # inside the start's window: what the start excluded, no later step brings back.
-            margin = None if cfg.start_window is None else cfg.start_window * cfg.frame_size
+            if cfg.start_window is not None:
+                window = click_window(positive, cfg.start_window * cfg.frame_size, (cfg.frame_size,) * 2, device)
+            inside = self.content if window is None else self.content & window
             start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                              cfg.start_iterations, cfg.seed, self.content, margin)
+                              cfg.start_iterations, cfg.seed, inside)
             prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
-            if margin is not None:
-                window = click_window(positive, margin, (cfg.frame_size, cfg.frame_size), device)
         else:
             prompt_mask = prompt.initial_mask(height, width).to(device)
         # Clicks are hard constraints: a disc around each positive click is object, around each

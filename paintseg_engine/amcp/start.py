@@ -26,22 +26,19 @@ def click_window(positive: list[Point], margin: float, size: tuple[int, int], de
 
 
 def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
-              iterations: int, seed: int = 0, inside: Tensor | None = None, window: float | None = None) -> Tensor:
+              iterations: int, seed: int = 0, inside: Tensor | None = None) -> Tensor:
     """Bool [H, W]: the object the clicks (image pixels) point at in ``image`` ([3, H, W] in [0, 1]).
 
     Discs of ``radius`` are sure, discs of ``reach`` around positive clicks probable object
     (the object is most likely near its click, and its colour model needs more than a disc's
-    few pixels); nothing outside ``inside`` (bool [H, W], default everywhere) is object, nor,
-    when ``window`` is given, farther than ``window`` pixels beyond the box of the positive
-    clicks: the cut then runs in that window, its background model fitted to the object's
-    surroundings rather than to the whole image, where the object's colours may recur.
+    few pixels); nothing outside ``inside`` (bool [H, W], default everywhere) is object. The cut
+    runs in the box of ``inside``: given a ``click_window``, its background model is fitted to
+    the object's surroundings rather than to the whole image, where the object's colours may recur.
     A positive disc always stays object; where a negative disc overlaps it, the positive one
     wins (the protocol never clicks a pixel twice, so the later meaning cannot be known).
     """
     height, width = image.shape[-2:]
     allowed = torch.ones(height, width, dtype=torch.bool, device=image.device) if inside is None else inside
-    if window is not None and positive:
-        allowed = allowed & click_window(positive, window, (height, width), image.device)
     sure = click_discs(positive, radius, (height, width), image.device) & allowed
     if not sure.any():
         raise ValueError("click_cut needs at least one positive click inside the image")

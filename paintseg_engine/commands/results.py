@@ -27,13 +27,13 @@ def main(args: list[str] | None = None) -> None:
         if run.read_settings() is None:
             sys.exit(f"paintseg results: {run.root} is not a run folder (no settings.json): "
                      "give the output_dir of a paintseg predict run")
-    incomplete = []
+    rows, incomplete = [], []
     for run in runs:
+        failures = run.failures()
+        rows += run_rows(run, run.current_records(), failures)
         left = sum(len(names) for names in run.unfinished().values())
-        failed = len(run.failures())
-        if left or failed:
-            incomplete.append(f"{run.root}: {left} item(s) unfinished, {failed} failed")
-    rows = [row for run in runs for row in run_rows(run, run.current_records(), run.failures())]
+        if left or failures:
+            incomplete.append(f"{run.root}: {left} item(s) unfinished, {len(failures)} failed")
     print(write_results(rows, options.out, options.title, options.notes))
     if incomplete:
         sys.exit("paintseg results: the table covers only finished items; " + "; ".join(incomplete))

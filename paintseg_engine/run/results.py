@@ -2,8 +2,9 @@
 
 ``paintseg results`` (commands/results.py) merges the records of several runs (e.g. AMCP's and
 the GrabCut baseline's) into one table, each run's records of its own settings only; the
-prediction writer writes the same table for its own run at the end of predict. ``failed`` counts the items that could not be segmented: their
-metrics are missing from the row, and a row with failures says so.
+prediction writer writes the same table for its own run at the end of predict. ``failed``
+counts the items that could not be segmented: their metrics are missing from the row, and a row
+with failures says so.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The classical baselines: GrabCut (Rother et al., 2004) as OpenCV implements it, from a box, and a
+"""The classical baselines: GrabCut (Rother et al., 2004) as OpenCV implements it (its masks, on the
+engine's faster max-flow: amcp/graphcut.py), from a box, and a
 graph cut seeded by clicks (GrabCut in mask mode, amcp/start.py) for the click protocol, as one
 segmenter with AMCP's session interface, so that every door (the dataset run, ``paintseg segment``,
 the app, the benchmarks) runs it from a config's ``segmenter:`` section.

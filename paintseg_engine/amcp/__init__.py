@@ -8,6 +8,7 @@ pixels, a ``FeatureExtractor`` gives the space contrast is measured in.
     contrast.py   crops, contrast in feature space, k-means, votes
     steps.py      the I-step and the O-step
     refine.py     the last mask re-cut along the image's edges (a seeded GrabCut), shared with the baseline
+    graphcut.py   that GrabCut: OpenCV's energy and masks, the graph built once, its max-flow reused
     segmenter.py  the session: set an image once, answer many prompts
 """
 from ..errors import SettingsError

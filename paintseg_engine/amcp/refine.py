@@ -3,15 +3,15 @@
 The reference refines each mask with a dense CRF (Gaussian and bilateral pairwise terms, the
 current mask as unary) and blends the result into the contrast. Here the same role is played by a
 graph cut: GrabCut fits colour models of object and background to the mask it is given, then
-cuts along image edges. Every pixel starts as *probable* (the mask's as object, the rest as
+cuts along image edges (``graphcut.grabcut``: OpenCV's GrabCut, its masks, on a faster max-flow). Every pixel starts as *probable* (the mask's as object, the rest as
 background), so the cut may move the outline anywhere; only what lies outside ``valid`` is
 definite background, and ``sure`` pixels (around positive clicks) definite object.
 
 The cut runs in a window around ``valid`` (its box grown by ``context``): local background
 colours describe the object's surroundings better than the whole image, and the cost follows the
-object's size. OpenCV seeds its colour models' k-means from its global generator; the generator
-is seeded here (``seeded_grabcut``, the one cv2.grabCut call, which the GrabCut baseline shares),
-so equal inputs give equal masks.
+object's size. GrabCut seeds its colour models' k-means from OpenCV's global generator; the generator is
+seeded here (``seeded_grabcut``, the one GrabCut call, which the GrabCut baseline and the click
+start share), so equal inputs give equal masks.
 """
 from __future__ import annotations
 
@@ -20,18 +20,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .graphcut import grabcut
+
 
 def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int,
                    rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Bool [h, w]: cv2.grabCut on ``image`` ([3, h, w] in [0, 1]) from ``labels`` (uint8, OpenCV's
-    GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when given. OpenCV
-    seeds its colour models' k-means from its global generator: seeded here, equal inputs give
-    equal masks. Definite and probable foreground count as object."""
+    """Bool [h, w]: GrabCut (OpenCV's, graphcut.py) on ``image`` ([3, h, w] in [0, 1]) from ``labels``
+    (uint8, OpenCV's GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when
+    given: inside it probable object, outside sure background. ``seed`` seeds its colour models'
+    k-means, so equal inputs give equal masks. Definite and probable foreground count as object."""
     bgr = np.ascontiguousarray((image.permute(1, 2, 0).float().cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
-    cv2.setRNGSeed(seed)
-    cv2.grabCut(bgr, labels, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
-                cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK)
-    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    if rect is not None:
+        x, y, width, height = rect
+        labels[:] = cv2.GC_BGD
+        labels[y:y + height, x:x + width] = cv2.GC_PR_FGD
+    return grabcut(bgr, labels, iterations, seed)
 
 
 def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:

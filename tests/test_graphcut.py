@@ -1,0 +1,71 @@
+"""graphcut.py: GrabCut on the engine's max-flow gives OpenCV's masks (cv2.grabCut is the oracle)."""
+import cv2
+import numpy as np
+import pytest
+
+from paintseg_engine.amcp.graphcut import grabcut
+
+
+def textured_scene(seed: int = 0, height: int = 90, width: int = 120) -> np.ndarray:
+    """uint8 [h, w, 3]: a noisy two-colour background and a noisy blob of mixed colours, so that
+    every colour model has several components and the cut has real edges to follow."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    image = np.where((xx < width // 2)[..., None], [60, 120, 40], [150, 140, 90]).astype(np.float64)
+    blob = ((yy - 45) / 28) ** 2 + ((xx - 62) / 35) ** 2 < 1
+    image[blob] = np.where((yy[blob] % 12 < 6)[:, None], [200, 60, 50], [230, 200, 70])
+    image += rng.normal(0, 18, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def opencv_cut(image, labels, iterations, seed):
+    cv2.setRNGSeed(seed)
+    cv2.grabCut(image, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_MASK)
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def starts(height=90, width=120):
+    """A box start (as the baseline's rect) and a refinement-like start: probable object and
+    background inside a sure-background border, a sure-object disc, a sure-background notch."""
+    box = np.full((height, width), cv2.GC_BGD, np.uint8)
+    box[12:80, 20:105] = cv2.GC_PR_FGD
+    refine = np.full((height, width), cv2.GC_BGD, np.uint8)
+    refine[8:84, 10:112] = cv2.GC_PR_BGD
+    refine[25:70, 35:95] = cv2.GC_PR_FGD
+    refine[42:48, 58:66] = cv2.GC_FGD
+    refine[8:30, 10:25] = cv2.GC_BGD
+    return {"box": box, "refine": refine}
+
+
+@pytest.mark.parametrize("start", ["box", "refine"])
+@pytest.mark.parametrize("iterations", [1, 5])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_masks_and_labels_are_opencvs(start, iterations, seed):
+    image = textured_scene(seed)
+    ours, theirs = starts()[start], starts()[start]
+    mask = grabcut(image, ours, iterations, seed)
+    expected = opencv_cut(image, theirs, iterations, seed)
+    assert 0.1 < expected.mean() < 0.9  # a real cut, neither everything nor nothing
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(ours, theirs)  # the probable labels are updated in place, as OpenCV's
+
+
+def test_sure_pixels_keep_their_labels():
+    image, labels = textured_scene(), starts()["refine"]
+    before = labels.copy()
+    grabcut(image, labels, 3, 0)
+    sure = (before == cv2.GC_BGD) | (before == cv2.GC_FGD)
+    np.testing.assert_array_equal(labels[sure], before[sure])
+
+
+def test_nothing_probable_is_nothing_to_cut():
+    labels = np.full((90, 120), cv2.GC_BGD, np.uint8)
+    labels[30:60, 40:80] = cv2.GC_FGD
+    mask = grabcut(textured_scene(), labels, 5, 0)
+    np.testing.assert_array_equal(mask, labels == cv2.GC_FGD)
+
+
+def test_a_start_without_background_is_refused():
+    labels = np.full((90, 120), cv2.GC_PR_FGD, np.uint8)
+    with pytest.raises(ValueError, match="both background and object"):
+        grabcut(textured_scene(), labels, 5, 0)

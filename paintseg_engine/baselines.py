@@ -35,7 +35,7 @@ def grabcut_seed(seed: int, name: str) -> int:
 
 
 def grabcut_mask(image: Tensor, box: Sequence[float], iterations: int = GRABCUT_ITERATIONS, seed: int = 0) -> Tensor:
-    """Bool [H, W]: cv2.grabCut initialised with the box (x0, y0, x1, y1, end exclusive) on an
+    """Bool [H, W]: GrabCut (OpenCV's masks, amcp/graphcut.py) initialised with the box (x0, y0, x1, y1, end exclusive) on an
     RGB image [3, H, W] in [0, 1]; definite and probable foreground count as object. ``seed``
     seeds its colour models' k-means (see grabcut_seed), so equal inputs give equal masks."""
     height, width = image.shape[-2:]

@@ -1,9 +1,10 @@
-"""Edge-aware refinement of a mask: a graph cut on the image's colours (OpenCV's GrabCut).
+"""Edge-aware refinement of a mask: a graph cut on the image's colours (GrabCut, with OpenCV's masks).
 
 The reference refines each mask with a dense CRF (Gaussian and bilateral pairwise terms, the
 current mask as unary) and blends the result into the contrast. Here the same role is played by a
 graph cut: GrabCut fits colour models of object and background to the mask it is given, then
-cuts along image edges (``graphcut.grabcut``: OpenCV's GrabCut, its masks, on a faster max-flow). Every pixel starts as *probable* (the mask's as object, the rest as
+cuts along image edges (``graphcut.grabcut``: OpenCV's GrabCut, its masks, on a faster max-flow).
+Every pixel starts as *probable* (the mask's as object, the rest as
 background), so the cut may move the outline anywhere; only what lies outside ``valid`` is
 definite background, and ``sure`` pixels (around positive clicks) definite object.
 

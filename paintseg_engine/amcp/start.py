@@ -4,7 +4,7 @@ Discs around positive clicks are sure object, discs around negative ones sure ba
 other pixel probable background: the object's colour model is fitted to the positive discs, the
 background's to the rest, and the cut grows the object from its discs along the image's edges.
 It is the cut of refine.py with nothing probable-object to start from, in a window around the
-positive clicks (or the whole image), so the two stay one call of OpenCV's GrabCut.
+positive clicks (or the whole image), so the two stay one GrabCut call (``seeded_grabcut``).
 """
 from __future__ import annotations
 

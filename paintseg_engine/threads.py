@@ -8,8 +8,9 @@ mask. A network (a diffusion UNet, a ViT) at full size is the opposite: large ma
 every core speeds up. So the policy is: one thread unless a component holds weights, then every
 core this process may use (shared fairly among the processes of a multi-process run).
 
-OpenCV, which the weight-free painter and the refinement call, keeps a thread pool of its own:
-it gets the same count.
+OpenCV, which the weight-free painter calls, and numpy's BLAS, which the graph cut's colour
+models call, keep thread pools of their own: they get the same count. (BLAS's default, one
+thread per core, doubled the refinement's time when two processes shared the 2 cores here.)
 
 ``threads`` in a config (``model.threads``) or ``paintseg segment --threads`` overrides it: a
 positive count, or ``auto`` for the policy.
@@ -21,6 +22,7 @@ from typing import Literal, Union
 
 import cv2
 import torch
+from threadpoolctl import threadpool_limits
 
 Threads = Union[int, Literal["auto"]]
 
@@ -52,9 +54,11 @@ def choose_threads(threads: Threads, components: tuple[object, ...], processes: 
 
 
 def use_threads(threads: Threads, *components: object, processes: int = 1) -> int:
-    """Set torch's intra-op threads, and OpenCV's, for work on ``components`` (see choose_threads); returns the count."""
+    """Set torch's intra-op threads, OpenCV's and BLAS's, for work on ``components`` (see
+    choose_threads); returns the count."""
     count = choose_threads(threads, components, processes)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     cv2.setNumThreads(count)
+    threadpool_limits(count, user_api="blas")
     return count

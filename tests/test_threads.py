@@ -6,6 +6,7 @@ import cv2
 import lightning as L
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 from torch.utils.data import DataLoader
 
 from paintseg_engine.amcp import AMCPConfig, Segmenter
@@ -39,6 +40,7 @@ def test_an_explicit_count_wins_and_is_set():
     try:
         assert use_threads(1, torch.nn.Linear(2, 2)) == 1
         assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
     finally:
         torch.set_num_threads(before)
 

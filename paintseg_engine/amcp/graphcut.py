@@ -72,8 +72,9 @@ class ColourModel:
         """[n, K]: log of each component's density (unweighted, as OpenCV assigns components)."""
         return -0.5 * (features @ self.distance) + self.log_norm
 
-    def assign(self, features: np.ndarray) -> np.ndarray:
-        return self.component_log_densities(features).argmax(1)
+    def refit(self, features: np.ndarray) -> "ColourModel":
+        """The model fitted anew to its pixels (``features``), each given to its likeliest component."""
+        return ColourModel.fit(features, self.component_log_densities(features).argmax(1))
 
     def neg_log_likelihood(self, features: np.ndarray) -> np.ndarray:
         """[n]: -log of the mixture's density. Where it underflows (OpenCV's cost is then infinite)
@@ -109,7 +110,7 @@ def neighbour_links(image: np.ndarray) -> list[tuple[tuple, tuple, np.ndarray]]:
     return [(here, there, GAMMA * factor * np.exp(-beta * d)) for here, there, factor, d in pairs]
 
 
-def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int) -> np.ndarray:
+def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, model_stride: int = 1) -> np.ndarray:
     """Bool [h, w]: OpenCV's GrabCut in mask mode on ``image`` (uint8 [h, w, 3], the channel
     order OpenCV is given), from ``labels`` (uint8, GC_* classes; its probable pixels updated in
     place), ``iterations`` times; ``seed`` seeds the colour models' k-means as cv2.setRNGSeed
@@ -121,9 +122,12 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int) -
     if is_background.all() or not is_background.any():
         raise ValueError("grabcut needs both background and object pixels to fit its colour models")
     features = quadratic_features(pixels)
+    # The colour models see every model_stride-th pixel (1: all, as OpenCV).
+    model_features, model_labels = features[::model_stride], flat[::model_stride]
+    is_model_background = is_background[::model_stride]
     cv2.setRNGSeed(seed)
-    background = start_model(pixels[is_background], features[is_background])
-    foreground = start_model(pixels[~is_background], features[~is_background])
+    background = start_model(pixels[::model_stride][is_model_background], model_features[is_model_background])
+    foreground = start_model(pixels[::model_stride][~is_model_background], model_features[~is_model_background])
 
     # The graph: a node per probable pixel. A link to a sure neighbour is a terminal link.
     probable = (labels == cv2.GC_PR_BGD) | (labels == cv2.GC_PR_FGD)
@@ -152,10 +156,9 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int) -
     probable_flat = probable.reshape(-1)
     probable_features = features[probable_flat]
     for _ in range(iterations):
-        is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
-        component = np.where(is_background, background.assign(features), foreground.assign(features))
-        background = ColourModel.fit(features[is_background], component[is_background])
-        foreground = ColourModel.fit(features[~is_background], component[~is_background])
+        is_background = (model_labels == cv2.GC_BGD) | (model_labels == cv2.GC_PR_BGD)
+        background = background.refit(model_features[is_background])
+        foreground = foreground.refit(model_features[~is_background])
         source = background.neg_log_likelihood(probable_features) + to_object
         sink = foreground.neg_log_likelihood(probable_features) + to_background
         if previous is None:

@@ -25,7 +25,7 @@ from .graphcut import grabcut
 
 
 def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int,
-                   rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                   rect: tuple[int, int, int, int] | None = None, model_stride: int = 1) -> np.ndarray:
     """Bool [h, w]: GrabCut (OpenCV's, graphcut.py) on ``image`` ([3, h, w] in [0, 1]) from ``labels``
     (uint8, OpenCV's GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when
     given: inside it probable object, outside sure background. ``seed`` seeds its colour models'
@@ -35,7 +35,7 @@ def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int
         x, y, width, height = rect
         labels[:] = cv2.GC_BGD
         labels[y:y + height, x:x + width] = cv2.GC_PR_FGD
-    return grabcut(bgr, labels, iterations, seed)
+    return grabcut(bgr, labels, iterations, seed, model_stride)
 
 
 def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
@@ -50,7 +50,7 @@ def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
 
 
 def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None = None, iterations: int = 5,
-                context: float = 1.0, min_kept: float = 0.25, seed: int = 0) -> Tensor:
+                context: float = 1.0, min_kept: float = 0.25, seed: int = 0, model_stride: int = 1) -> Tensor:
     """Bool [H, W]: ``mask`` re-cut along the edges of ``image`` ([3, H, W] in [0, 1]).
 
     ``valid`` (bool [H, W]) bounds the object; ``sure`` pixels stay object. A mask with no
@@ -72,7 +72,7 @@ def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None 
     if iterations == 0 or not is_object.any() or is_object.all():
         return mask  # nothing to refine, or no background to model
     refined = np.zeros_like(mask_np)
-    refined[y0:y1, x0:x1] = seeded_grabcut(image[:, y0:y1, x0:x1], cut, iterations, seed)
+    refined[y0:y1, x0:x1] = seeded_grabcut(image[:, y0:y1, x0:x1], cut, iterations, seed, model_stride=model_stride)
     if refined.sum() <= min_kept * mask_np.sum():
         return mask
     return torch.from_numpy(refined).to(mask.device)

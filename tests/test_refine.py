@@ -59,6 +59,20 @@ def test_nothing_to_cut_returns_the_mask_and_equal_inputs_give_equal_masks():
     assert torch.equal(refine_mask(noisy, offset, everything, seed=3), refine_mask(noisy, offset, everything, seed=3))
 
 
+def test_a_window_above_the_work_size_is_cut_smaller_and_brought_back():
+    image, gt = disc_scene()
+    valid = box_mask(gt.shape, 10, 10, 86, 110)
+    sure = box_mask(gt.shape, 46, 88, 50, 92)  # background colour, declared object
+    offset = torch.roll(gt, (3, 3), (0, 1))
+    full = refine_mask(image, offset, valid, sure)
+    small = refine_mask(image, offset, valid, sure, work_size=48)  # the window is the whole 96 x 128 image
+    assert small.shape == gt.shape
+    assert not (small & ~valid).any() and small[sure].all()  # the constraints hold at the image's size
+    assert iou(small, full) > 0.93 and iou(small, gt | sure) > 0.93
+    # A window already within the work size is cut at the image's size: the same cut.
+    assert torch.equal(refine_mask(image, offset, valid, sure, work_size=128), full)
+
+
 def test_shapes_must_agree():
     image, gt = disc_scene()
     with pytest.raises(ValueError, match="height and width"):
@@ -85,3 +99,5 @@ def test_refinement_settings_are_validated():
         AMCPConfig(refine_iterations=-1)
     with pytest.raises(ValueError, match="refine_context"):
         AMCPConfig(refine_context=-0.5)
+    with pytest.raises(ValueError, match="refine_work_size=8"):
+        AMCPConfig(refine_work_size=8)

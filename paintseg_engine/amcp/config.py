@@ -82,11 +82,13 @@ class AMCPConfig:
     morphology_kernel: int = 5
 
     # Refinement, the reference's dense CRF as a graph cut (refine.py): the last mask update is
-    # re-cut along the image's edges at the image's size by this many GrabCut iterations (0: off),
-    # in a window around the valid region, its box grown by refine_context of its size. A cut
-    # that keeps less than refine_min_kept of the mask has collapsed and is not taken.
+    # re-cut along the image's edges by this many GrabCut iterations (0: off), in a window around
+    # the valid region, its box grown by refine_context of its size, the window's longer side cut
+    # at most at refine_work_size pixels (None: the image's resolution). A cut that keeps less
+    # than refine_min_kept of the mask has collapsed and is not taken.
     refine_iterations: int = 5  # as the classical GrabCut's (baselines.GRABCUT_ITERATIONS)
     refine_context: float = 1.0
+    refine_work_size: int | None = None
     refine_min_kept: float = 0.25
 
     def __post_init__(self) -> None:
@@ -128,5 +130,6 @@ class AMCPConfig:
             "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),
             "refine_iterations": at_least(0),
             "refine_context": at_least(0.0),
+            "refine_work_size": (lambda v: v is None or v >= 16, ">= 16, or None for the image's resolution"),
             "refine_min_kept": (lambda v: 0.0 <= v < 1.0, "[0, 1)"),
         }

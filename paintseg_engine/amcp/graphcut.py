@@ -99,7 +99,7 @@ def neighbour_pairs(height: int, width: int):
         yield here, there, factor
 
 
-def neighbour_links(image: np.ndarray) -> list[tuple[tuple, tuple, np.ndarray]]:
+def neighbour_links(image: np.ndarray, gamma: float = GAMMA) -> list[tuple[tuple, tuple, np.ndarray]]:
     """(here, there, weight) for each of ``NEIGHBOURS``: the link between each pixel and that
     neighbour, gamma exp(-beta |colour difference|²), beta from the mean over all pairs."""
     height, width = image.shape[:2]
@@ -107,14 +107,15 @@ def neighbour_links(image: np.ndarray) -> list[tuple[tuple, tuple, np.ndarray]]:
              for here, there, factor in neighbour_pairs(height, width)]
     total, count = sum(d.sum() for *_, d in pairs), sum(d.size for *_, d in pairs)
     beta = 0.0 if total <= EPSILON else count / (2 * total)
-    return [(here, there, GAMMA * factor * np.exp(-beta * d)) for here, there, factor, d in pairs]
+    return [(here, there, gamma * factor * np.exp(-beta * d)) for here, there, factor, d in pairs]
 
 
-def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, model_stride: int = 1) -> np.ndarray:
+def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, gamma: float = GAMMA) -> np.ndarray:
     """Bool [h, w]: OpenCV's GrabCut in mask mode on ``image`` (uint8 [h, w, 3], the channel
     order OpenCV is given), from ``labels`` (uint8, GC_* classes; its probable pixels updated in
     place), ``iterations`` times; ``seed`` seeds the colour models' k-means as cv2.setRNGSeed
-    does for cv2.grabCut. Definite and probable foreground count as object."""
+    does for cv2.grabCut. ``gamma`` weighs the neighbour links (OpenCV's 50 by default). Definite
+    and probable foreground count as object."""
     height, width = labels.shape
     pixels = image.reshape(-1, 3).astype(np.float64)
     flat = labels.reshape(-1)
@@ -122,12 +123,9 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, m
     if is_background.all() or not is_background.any():
         raise ValueError("grabcut needs both background and object pixels to fit its colour models")
     features = quadratic_features(pixels)
-    # The colour models see every model_stride-th pixel (1: all, as OpenCV).
-    model_features, model_labels = features[::model_stride], flat[::model_stride]
-    is_model_background = is_background[::model_stride]
     cv2.setRNGSeed(seed)
-    background = start_model(pixels[::model_stride][is_model_background], model_features[is_model_background])
-    foreground = start_model(pixels[::model_stride][~is_model_background], model_features[~is_model_background])
+    background = start_model(pixels[is_background], features[is_background])
+    foreground = start_model(pixels[~is_background], features[~is_background])
 
     # The graph: a node per probable pixel. A link to a sure neighbour is a terminal link.
     probable = (labels == cv2.GC_PR_BGD) | (labels == cv2.GC_PR_FGD)
@@ -139,7 +137,7 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, m
     sure_object = labels == cv2.GC_FGD
     to_object, to_background = np.zeros(count), np.zeros(count)  # links to sure neighbours
     heads, tails, capacities = [], [], []
-    for here, there, weight in neighbour_links(image.astype(np.float64)):
+    for here, there, weight in neighbour_links(image.astype(np.float64), gamma):
         here_p, there_p = probable[here], probable[there]
         both = here_p & there_p
         heads.append(node[here][both]), tails.append(node[there][both]), capacities.append(weight[both])
@@ -156,9 +154,9 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, m
     probable_flat = probable.reshape(-1)
     probable_features = features[probable_flat]
     for _ in range(iterations):
-        is_background = (model_labels == cv2.GC_BGD) | (model_labels == cv2.GC_PR_BGD)
-        background = background.refit(model_features[is_background])
-        foreground = foreground.refit(model_features[~is_background])
+        is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
+        background = background.refit(features[is_background])
+        foreground = foreground.refit(features[~is_background])
         source = background.neg_log_likelihood(probable_features) + to_object
         sink = foreground.neg_log_likelihood(probable_features) + to_background
         if previous is None:

@@ -21,21 +21,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .graphcut import grabcut
+from .graphcut import GAMMA, grabcut
 
 
 def seeded_grabcut(image: Tensor, labels: np.ndarray, iterations: int, seed: int,
-                   rect: tuple[int, int, int, int] | None = None, model_stride: int = 1) -> np.ndarray:
+                   rect: tuple[int, int, int, int] | None = None, gamma: float = GAMMA) -> np.ndarray:
     """Bool [h, w]: GrabCut (OpenCV's, graphcut.py) on ``image`` ([3, h, w] in [0, 1]) from ``labels``
     (uint8, OpenCV's GC_* classes, updated in place), or from ``rect`` (x, y, width, height) when
     given: inside it probable object, outside sure background. ``seed`` seeds its colour models'
-    k-means, so equal inputs give equal masks. Definite and probable foreground count as object."""
+    k-means, so equal inputs give equal masks; ``gamma`` weighs the neighbour links. Definite and
+    probable foreground count as object."""
     bgr = np.ascontiguousarray((image.permute(1, 2, 0).float().cpu().numpy()[..., ::-1] * 255).round().astype(np.uint8))
     if rect is not None:
         x, y, width, height = rect
         labels[:] = cv2.GC_BGD
         labels[y:y + height, x:x + width] = cv2.GC_PR_FGD
-    return grabcut(bgr, labels, iterations, seed, model_stride)
+    return grabcut(bgr, labels, iterations, seed, gamma)
 
 
 def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
@@ -50,13 +51,18 @@ def window(valid: np.ndarray, context: float) -> tuple[int, int, int, int]:
 
 
 def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None = None, iterations: int = 5,
-                context: float = 1.0, min_kept: float = 0.25, seed: int = 0, model_stride: int = 1) -> Tensor:
+                context: float = 1.0, min_kept: float = 0.25, seed: int = 0, work_size: int | None = None) -> Tensor:
     """Bool [H, W]: ``mask`` re-cut along the edges of ``image`` ([3, H, W] in [0, 1]).
 
     ``valid`` (bool [H, W]) bounds the object; ``sure`` pixels stay object. A mask with no
     background left to model comes back unchanged, and so does one of which the cut keeps less
     than ``min_kept`` of the area: such a cut has collapsed (the background's colour model took
     the object's colours), as an I-step that erases the object has failed.
+
+    ``work_size`` (None: the image's resolution) caps the window's longer side: a larger window is
+    cut at that size and the cut brought back. The neighbour links' weight is scaled with the
+    side, so the energy keeps its balance: the colour terms sum over the area (scale²), the
+    boundary's links along its length (scale), both scale² per link once gamma is scaled.
     """
     if image.shape[-2:] != mask.shape or mask.shape != valid.shape:
         raise ValueError(f"refine_mask: image {tuple(image.shape)}, mask {tuple(mask.shape)} and valid "
@@ -67,12 +73,23 @@ def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None 
     if sure is not None:
         labels[sure.cpu().numpy().astype(bool)] = cv2.GC_FGD
     x0, y0, x1, y1 = window(valid_np, context)
-    cut = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    crop, cut = image[:, y0:y1, x0:x1], np.ascontiguousarray(labels[y0:y1, x0:x1])
+    height, width = cut.shape
+    scale = 1.0 if work_size is None else min(1.0, work_size / max(height, width))
+    if scale < 1.0:  # area-averaged colours, nearest labels
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        crop = torch.nn.functional.interpolate(crop[None].float(), size[::-1], mode="area")[0]
+        cut = cv2.resize(cut, size, interpolation=cv2.INTER_NEAREST)
     is_object = (cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)
     if iterations == 0 or not is_object.any() or is_object.all():
         return mask  # nothing to refine, or no background to model
+    object_cut = seeded_grabcut(crop, cut, iterations, seed, gamma=GAMMA * scale)
+    if scale < 1.0:  # back to the window's size, then its sure pixels put back
+        object_cut = cv2.resize(object_cut.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+        fixed = labels[y0:y1, x0:x1]
+        object_cut = (object_cut & (fixed != cv2.GC_BGD)) | (fixed == cv2.GC_FGD)
     refined = np.zeros_like(mask_np)
-    refined[y0:y1, x0:x1] = seeded_grabcut(image[:, y0:y1, x0:x1], cut, iterations, seed, model_stride=model_stride)
+    refined[y0:y1, x0:x1] = object_cut
     if refined.sum() <= min_kept * mask_np.sum():
         return mask
     return torch.from_numpy(refined).to(mask.device)

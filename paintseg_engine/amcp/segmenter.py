@@ -283,7 +283,7 @@ class Segmenter(PromptSegmenter):
             refine_start = time.perf_counter()
             mask = refine_mask(self.image, mask, letterbox.mask_from_frame(run.ctx.valid),
                                letterbox.mask_from_frame(run.seeds), cfg.refine_iterations, cfg.refine_context,
-                               cfg.refine_min_kept, cfg.seed)
+                               cfg.refine_min_kept, cfg.seed, cfg.refine_work_size)
             refine_seconds = time.perf_counter() - refine_start
         seconds = out.seconds + synced_elapsed(start, mask)
         record = StepRecord(iteration, step.kind, type(step.painter(run.ctx)).__name__, mask, seconds,

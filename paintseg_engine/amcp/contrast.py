@@ -19,7 +19,7 @@ from .frame import Point
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), end exclusive, as prompts' boxes
 
 # Values k-means fits its centres on (subsampled evenly beyond this).
-KMEANS_MAX_FIT = 200_000
+KMEANS_MAX_FIT = 20_000
 
 
 def crop_boxes(foreground: Tensor, num: int, config: AMCPConfig, generator: torch.Generator) -> list[Box]:

@@ -62,7 +62,7 @@ def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None 
     ``work_size`` (None: the image's resolution) caps the window's longer side: a larger window is
     cut at that size and the cut brought back. The neighbour links' weight is scaled with the
     side, so the energy keeps its balance: the colour terms sum over the area (scale²), the
-    boundary's links along its length (scale), both scale² per link once gamma is scaled.
+    boundary's links along its length (scale); with gamma times scale both totals shrink by scale².
     """
     if image.shape[-2:] != mask.shape or mask.shape != valid.shape:
         raise ValueError(f"refine_mask: image {tuple(image.shape)}, mask {tuple(mask.shape)} and valid "

@@ -1,9 +1,11 @@
 """DiffusionPainter on a tiny random SD-inpainting checkpoint saved in the real diffusers layout."""
+import logging
+
 import diffusers
 import pytest
 import torch
 
-from paintseg_engine.painters.diffusion import (SCHEDULERS, DiffusionPainter, SDComponents, coverage,
+from paintseg_engine.painters.diffusion import (SCHEDULERS, DiffusionPainter, SDComponents, cast, coverage,
                                               load_components)
 from paintseg_engine.pretrained import MissingWeightsError
 from export.random_weights import TINY_UNET
@@ -296,3 +298,25 @@ def test_a_runner_with_a_batch_limit_gets_stacks_that_fit(checkpoint, image):
     with pytest.raises(ValueError, match="one generator per mask, got 3 masks and 1 generators"):
         painter.paint_many(masks, 2, [None])
     assert painter.paint_many([], 2, []) == []
+
+
+
+def test_cast_holds_back_diffusers_empty_keep_in_float32_warning():
+    logger = diffusers.utils.logging.get_logger("diffusers.models.modeling_utils")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # whatever verbosity the session set
+    heard = []
+    handler = logging.Handler()
+    handler.emit = lambda record: heard.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        unet = diffusers.UNet2DConditionModel(**TINY_UNET)
+        unet.to(torch.bfloat16)  # diffusers' own cast: the warning, listing no modules
+        assert any("should be kept in float32: []" in message for message in heard)
+        heard.clear()
+        cast(unet, torch.float32)
+        assert heard == [] and logger.level == logging.WARNING
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert unet.dtype == torch.float32 and not unet.training

@@ -65,8 +65,19 @@ def load_components(model: str, local_files_only: bool = False) -> SDComponents:
 
 
 def cast(module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """``module`` in eval mode and ``dtype`` (diffusers warns on every cast, needed or not)."""
-    return (module if module.dtype == dtype else module.to(dtype)).eval()
+    """``module`` in eval mode and ``dtype``. diffusers' ``to(dtype)`` warns that modules "should
+    be kept in float32" on every cast, even when it lists none; that empty warning is held back."""
+    if module.dtype == dtype:
+        return module.eval()
+    if getattr(module, "_keep_in_fp32_modules", None):
+        return module.to(dtype).eval()
+    modeling_logger = diffusers.utils.logging.get_logger("diffusers.models.modeling_utils")
+    level = modeling_logger.level
+    modeling_logger.setLevel(diffusers.utils.logging.ERROR)
+    try:
+        return module.to(dtype).eval()
+    finally:
+        modeling_logger.setLevel(level)
 
 
 def coverage(mask: Tensor, size: tuple[int, int]) -> Tensor:

@@ -300,7 +300,6 @@ def test_a_runner_with_a_batch_limit_gets_stacks_that_fit(checkpoint, image):
     assert painter.paint_many([], 2, []) == []
 
 
-
 def test_cast_holds_back_diffusers_empty_keep_in_float32_warning():
     logger = diffusers.utils.logging.get_logger("diffusers.models.modeling_utils")
     level = logger.level
@@ -316,6 +315,11 @@ def test_cast_holds_back_diffusers_empty_keep_in_float32_warning():
         heard.clear()
         cast(unet, torch.float32)
         assert heard == [] and logger.level == logging.WARNING
+        unet._keep_in_fp32_modules = ["conv_in"]  # a list that says something still shows
+        cast(unet, torch.bfloat16)
+        assert any("should be kept in float32: ['conv_in']" in message for message in heard)
+        unet._keep_in_fp32_modules = None
+        cast(unet, torch.float32)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)

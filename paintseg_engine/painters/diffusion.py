@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -64,20 +65,22 @@ def load_components(model: str, local_files_only: bool = False) -> SDComponents:
         )
 
 
+def no_empty_float32_list(record: logging.LogRecord) -> bool:
+    # diffusers' to(dtype) warns that modules "should be kept in float32" on every cast, listing
+    # them, even when there are none: that empty warning says nothing (a listed one still shows).
+    return "should be kept in float32: []" not in record.getMessage()
+
+
 def cast(module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """``module`` in eval mode and ``dtype``. diffusers' ``to(dtype)`` warns that modules "should
-    be kept in float32" on every cast, even when it lists none; that empty warning is held back."""
+    """``module`` in eval mode and ``dtype``, without diffusers' empty float32 warning."""
     if module.dtype == dtype:
         return module.eval()
-    if getattr(module, "_keep_in_fp32_modules", None):
-        return module.to(dtype).eval()
-    modeling_logger = diffusers.utils.logging.get_logger("diffusers.models.modeling_utils")
-    level = modeling_logger.level
-    modeling_logger.setLevel(diffusers.utils.logging.ERROR)
+    modeling_logger = logging.getLogger("diffusers.models.modeling_utils")
+    modeling_logger.addFilter(no_empty_float32_list)
     try:
         return module.to(dtype).eval()
     finally:
-        modeling_logger.setLevel(level)
+        modeling_logger.removeFilter(no_empty_float32_list)
 
 
 def coverage(mask: Tensor, size: tuple[int, int]) -> Tensor:

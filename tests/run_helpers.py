@@ -1,9 +1,13 @@
-"""Helpers for the tests of dataset runs: the smallest config, ``paintseg`` in a fresh process,
-and a predict run in this process."""
+"""Helpers for the tests of dataset runs: the smallest config, ``paintseg`` in a process of its
+own, and a predict run in this process."""
 from __future__ import annotations
 
-import subprocess
+import multiprocessing
+import os
+import runpy
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from unittest import mock
 
@@ -32,11 +36,54 @@ def write_config(tmp_path, root, out, name="run.yaml"):
     return path
 
 
+# ``paintseg`` runs fork from a server that has imported the commands' modules once: Lightning's
+# import alone takes 7 s here, and this suite runs the command some twenty times. Each run is still
+# a process of its own (its state, signals, exit code and output its own; DDP's other ranks are
+# fresh interpreters as always). What a fresh interpreter's start-up does (thread defaults, imports,
+# the door's speed) is tested by the tests that start one themselves: kills, threads, missing weights.
+PRELOADED = ["paintseg_engine.commands.predict", "paintseg_engine.commands.results"]
+COMMAND_TIMEOUT = 300  # seconds
+
+
+def _command_child(args: list[str], cwd: str, environ: dict, log: str) -> None:
+    """In the forked process: ``python -m paintseg_engine *args`` in ``cwd`` with ``environ``,
+    stdout and stderr both into the file ``log``; exits with the command's code."""
+    output = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environ)
+    sys.argv = ["paintseg", *args]
+    code = 0
+    try:
+        runpy.run_module("paintseg_engine", run_name="__main__", alter_sys=True)
+    except SystemExit as done:  # as the interpreter reads it: None 0, a number itself, a message 1
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+    except BaseException:  # noqa: BLE001 - an uncaught error, as the interpreter would print it
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def paintseg(*args, cwd=REPO):
-    """``paintseg`` in a fresh process: its exit code and everything it printed."""
-    run = subprocess.run([sys.executable, "-m", "paintseg_engine", *map(str, args)], cwd=cwd,
-                         capture_output=True, text=True, timeout=300)
-    return run.returncode, run.stdout + run.stderr
+    """``paintseg *args`` in a process of its own (see PRELOADED): its exit code and everything it printed."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
+        child = context.Process(target=_command_child, args=([str(a) for a in args], str(cwd), dict(os.environ),
+                                                             log.name))
+        child.start()
+        child.join(COMMAND_TIMEOUT)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            raise TimeoutError(f"paintseg {' '.join(map(str, args))} ran over {COMMAND_TIMEOUT} s:\n{log.read()[-2000:]}")
+        return child.exitcode, log.read()
 
 
 def paintseg_in_process(*args) -> None:

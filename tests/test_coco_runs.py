@@ -1,8 +1,6 @@
 """COCO datasets through ``paintseg predict``: one session per image, records and failures per
 instance, COCO results that match the written masks, mask AP in metrics.json and the table."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +11,8 @@ pytest.importorskip("pycocotools", reason="the coco extra is not installed: pip 
 
 from paintseg_engine.data.coco import decode_segmentation, encode_mask  # noqa: E402
 from paintseg_engine.imageio import load_mask  # noqa: E402
-from tests.run_helpers import paintseg_in_process  # noqa: E402
+from tests.run_helpers import paintseg, paintseg_in_process  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 SEGMENTERS = {
     "amcp": {"class_path": "paintseg_engine.Segmenter", "init_args": {"config": {
         "frame_size": 64, "iterations": 2, "num_samples": 2, "log_contrast": True, "outpaint_region": "background"}}},
@@ -34,10 +31,7 @@ def write_config(tmp_path, dataset: dict, out, method: str) -> Path:
 
 
 def predict(tmp_path, dataset: dict, out, *args, method="amcp"):
-    config = write_config(tmp_path, dataset, out, method)
-    run = subprocess.run([sys.executable, "-m", "paintseg_engine", "predict", "--config", config, *args],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
-    return run.returncode, run.stdout + run.stderr
+    return paintseg("predict", "--config", write_config(tmp_path, dataset, out, method), *args)
 
 
 def predict_in_process(tmp_path, dataset: dict, out, *args, method="amcp") -> None:
@@ -160,13 +154,12 @@ def test_a_coco_dataset_without_any_instance_still_reports_its_ap(tmp_path, coco
 
 
 def test_a_bad_annotations_file_is_one_line_naming_it(tmp_path, coco_dataset):
-    from paintseg_engine.commands.predict import main
     root, _, _, _ = coco_dataset
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     config = write_config(tmp_path, spec(root, bad), tmp_path / "out", "amcp")
     with pytest.raises(SystemExit, match=f"paintseg: error: {bad} is not a JSON COCO annotations file"):
-        main(["predict", "--config", str(config)])
+        paintseg_in_process("predict", "--config", config)
 
 
 def test_ddp_answers_each_image_on_one_rank_and_writes_the_results_once(tmp_path, coco_dataset):

@@ -26,7 +26,7 @@ from paintseg_engine.run.records import PredictionRecord
 from paintseg_engine.run.results import COLUMNS, write_results
 
 from tests.scenes import png_header
-from tests.run_helpers import REPO, paintseg, run_in_process, write_config
+from tests.run_helpers import REPO, paintseg, paintseg_in_process, run_in_process, write_config
 
 
 @pytest.fixture
@@ -174,15 +174,13 @@ def test_output_dir_braces_other_than_method_and_prompt_are_kept():
 
 
 def test_a_full_disk_ends_the_run_in_one_line_naming_the_file(tmp_path, dataset, monkeypatch):
-    from paintseg_engine.commands import predict
-
     def disk_full(path, array):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr("paintseg_engine.run.writer.save_png_atomic", disk_full)
     monkeypatch.chdir(REPO)
     with pytest.raises(SystemExit) as ended:
-        predict.main(["predict", "--config", str(write_config(tmp_path, dataset, tmp_path / "out"))])
+        paintseg_in_process("predict", "--config", write_config(tmp_path, dataset, tmp_path / "out"))
     message = str(ended.value.code)
     assert message.startswith("paintseg: error: ") and "No space left on device" in message
     assert "scene_000.png" in message and "\n" not in message

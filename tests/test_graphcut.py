@@ -69,3 +69,19 @@ def test_a_start_without_background_is_refused():
     labels = np.full((90, 120), cv2.GC_PR_FGD, np.uint8)
     with pytest.raises(ValueError, match="both background and object"):
         grabcut(textured_scene(), labels, 5, 0)
+
+
+def test_a_grey_region_keeps_its_colour_distances_positive():
+    """Grey pixels lie on a line of RGB: rounding alone gives their covariance a determinant above
+    OpenCV's singular test, and the expanded Mahalanobis distance went to -1e5 (densities that
+    overflow) until such a model got OpenCV's singular variance too."""
+    from paintseg_engine.amcp.graphcut import ColourModel, quadratic_features
+
+    rng = np.random.default_rng(29)
+    grey = rng.integers(0, 256, 400).astype(np.float64)
+    pixels = np.stack([grey, grey, grey + 2 * rng.integers(0, 2, 400)], axis=1)
+    features = quadratic_features(pixels)
+    model = ColourModel.fit(features, np.zeros(400, int))
+    with np.errstate(all="raise"):
+        assert (features @ model.distance).min() > -1e-6
+        assert np.isfinite(model.neg_log_likelihood(features)).all()

@@ -56,7 +56,12 @@ class ColourModel:
         mean = moments[:, 6:9] / np.maximum(count, 1)[:, None]
         second = moments[:, [0, 3, 4, 3, 1, 5, 4, 5, 2]].reshape(COMPONENTS, 3, 3) / np.maximum(count, 1)[:, None, None]
         covariance = second - mean[:, :, None] * mean[:, None, :]
-        singular = np.linalg.det(covariance) <= EPSILON
+        # OpenCV adds the variance where the determinant is at most DBL_EPSILON. A nearly
+        # rank-deficient covariance (a grey or saturated region: its colours on a line or plane of
+        # RGB) can pass that test on rounding alone, and then the expanded distance below loses its
+        # sign to cancellation (distances of -1e5: densities that overflow). Colours are whole
+        # numbers, so a variance under SINGULAR_VARIANCE in any direction is rounding too.
+        singular = np.linalg.eigvalsh(covariance)[:, 0] < SINGULAR_VARIANCE
         covariance[singular] += np.eye(3) * SINGULAR_VARIANCE
         inverse = np.linalg.inv(covariance)
         distance = np.zeros((10, COMPONENTS))

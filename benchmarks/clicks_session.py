@@ -38,7 +38,10 @@ TINY_AMCP = AMCPConfig(frame_size=128, iterations=3, num_samples=3, log_contrast
 
 
 def weight_free() -> tuple[Segmenter, str]:
-    return build_segmenter(REPO / "configs/default.yaml"), "configs/default.yaml (frame 320, 5 iterations, 5 samples)"
+    segmenter = build_segmenter(REPO / "configs/default.yaml")
+    config = segmenter.config
+    return segmenter, (f"configs/default.yaml (frame {config.frame_size}, {config.iterations} iterations, "
+                       f"{config.num_samples} samples)")
 
 
 def tiny_diffusion(folder: Path) -> tuple[Segmenter, str]:
@@ -55,14 +58,14 @@ CASES = {"weight-free": lambda scratch: weight_free(), "tiny-diffusion": tiny_di
 def click_run(image: torch.Tensor, gt: torch.Tensor, clicks: int, session: Segmenter, one_shot: bool):
     """(wall seconds per click, CPU seconds per click, IoUs) for ``clicks`` simulated clicks."""
     if one_shot:
-        def predict(positive, negative):
-            return segment(image, PointsPrompt(positive, negative), session.painter, session.features,
+        def predict(positive, negative, previous):
+            return segment(image, PointsPrompt(positive, negative, previous), session.painter, session.features,
                            session.config).mask
     else:
         session.set_image(image)
 
-        def predict(positive, negative):
-            return session.predict(PointsPrompt(positive, negative)).mask
+        def predict(positive, negative, previous):
+            return session.predict(PointsPrompt(positive, negative, previous)).mask
     start, cpu_start = time.perf_counter(), time.process_time()
     run = simulate_clicks(predict, gt, None, clicks, stop_iou=None)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

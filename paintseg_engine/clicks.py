@@ -90,20 +90,23 @@ def next_click(pred: Tensor, gt: Tensor, ignore: Tensor | None = None, clicked: 
     return Click(float(x), float(y), positive)
 
 
-def simulate_clicks(predict: Callable[[list[Point], list[Point]], Tensor], gt: Tensor, ignore: Tensor | None = None,
-                    max_clicks: int = MAX_CLICKS, stop_iou: float | None = None) -> ClickRun:
+def simulate_clicks(predict: Callable[[list[Point], list[Point], Tensor | None], Tensor], gt: Tensor,
+                    ignore: Tensor | None = None, max_clicks: int = MAX_CLICKS, stop_iou: float | None = None) -> ClickRun:
     """Click, predict, measure, up to ``max_clicks`` times, from an empty prediction.
 
-    ``predict(positive_points, negative_points)`` returns a bool mask [H, W]; it is called once per click
-    with every click so far. Stops early when IoU reaches ``stop_iou`` or no error is left.
+    ``predict(positive_points, negative_points, previous)`` returns a bool mask [H, W]; it is called
+    once per click with every click so far and the prediction before this click (None for the
+    first), which a segmenter may start from (RITM feeds its network the previous mask too).
+    Stops early when IoU reaches ``stop_iou`` or no error is left.
     """
     run = ClickRun(mask=torch.zeros_like(gt, dtype=torch.bool))
     for _ in range(max_clicks):
         click = next_click(run.mask, gt, ignore, run.clicks)
         if click is None:
             break
+        previous = run.mask if run.clicks else None
         run.clicks.append(click)
-        run.mask = predict(run.positive, run.negative)
+        run.mask = predict(run.positive, run.negative, previous)
         run.ious.append(mask_iou(run.mask, gt, ignore))
         if stop_iou is not None and run.ious[-1] >= stop_iou:
             break

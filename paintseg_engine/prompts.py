@@ -110,13 +110,17 @@ class ScribblePrompt(Prompt):
 
 @dataclass
 class PointsPrompt(Prompt):
-    """Positive (on the object) and negative (off it) clicks, as (x, y) pixels.
+    """Positive (on the object) and negative (off it) clicks, as (x, y) pixels, and optionally the
+    ``previous`` prediction (bool [H, W]) they correct, as SAM's ``mask_input``: a click of an
+    interactive session is answered from where the last one left the mask.
 
-    AMCP starts from the whole image and is steered by a Gaussian prior around the clicks.
+    AMCP starts from the cut the clicks seed (``points_start``, docs/algorithm.md "Where clicks
+    start"), or as the reference from the whole image.
     """
 
     positive: Sequence[Sequence[float]] = field(default_factory=list)
     negative: Sequence[Sequence[float]] = field(default_factory=list)
+    previous: Tensor | None = field(default=None, compare=False, repr=False)
     kind = "points"
 
     def _check(self, height: int, width: int) -> None:
@@ -143,6 +147,10 @@ class PointsPrompt(Prompt):
     def points(self):
         return [tuple(map(float, p)) for p in self.positive], [tuple(map(float, p)) for p in self.negative]
 
+    def previous_mask(self, height: int, width: int) -> Tensor | None:
+        """Bool [H, W]: the prediction these clicks correct, or None for a first click."""
+        return None if self.previous is None else _as_mask(self.previous, height, width, "previous mask").bool()
+
 
 @dataclass
 class BoxClicksPrompt(PointsPrompt, BoxPrompt):
@@ -164,11 +172,12 @@ class BoxClicksPrompt(PointsPrompt, BoxPrompt):
         return BoxPrompt.region_box(self, height, width)
 
 
-def prompt_from(box=None, positive=(), negative=()) -> Prompt:
-    """The prompt a box and clicks make: a box alone, clicks alone (at least one positive), or both."""
+def prompt_from(box=None, positive=(), negative=(), previous: Tensor | None = None) -> Prompt:
+    """The prompt a box and clicks make: a box alone, clicks alone (at least one positive), or both.
+    ``previous``, the last answer the clicks correct, goes with clicks alone (a box is its own start)."""
     positive, negative = [tuple(p) for p in positive], [tuple(p) for p in negative]
     if box is None:
         if not positive:
             raise PromptError("give a box or at least one positive click")
-        return PointsPrompt(positive, negative)
+        return PointsPrompt(positive, negative, previous)
     return BoxClicksPrompt(tuple(box), positive, negative) if positive or negative else BoxPrompt(tuple(box))

@@ -40,6 +40,19 @@ def test_only_negative_clicks_are_no_prompt_yet():
     assert draft.prompt() is None and "place a box or a positive click" in draft.describe()
 
 
+def test_the_next_clicks_carry_the_last_answer_to_correct(tmp_path):
+    app = build_app([write_tiny_config(tmp_path, points_start="clicks", points_previous=True)], tmp_path / "examples")
+    segment = next(f.fn for f in app.fns.values() if getattr(f.fn, "__name__", "") == "segment")
+    image, gt = disc_scene()
+    draft = PromptDraft()
+    draft.add(POSITIVE, 64, 48)
+    assert draft.prompt().previous is None  # a first click corrects nothing
+    draft, *shown = segment(LoadedImage("disc.png", image, key="disc"), draft, str(tmp_path / "tiny.yaml"))
+    assert draft.answer.shape == gt.shape and draft.answer.any()
+    draft.add(NEGATIVE, 2, 2)
+    assert draft.prompt().previous is draft.answer
+
+
 def test_a_segmenter_per_config_sets_each_image_once(tmp_path):
     config = write_tiny_config(tmp_path, iterations=1)
     sessions = Sessions("cpu")

@@ -15,7 +15,7 @@ def rect(h=40, w=50, y0=10, y1=30, x0=10, x1=40):
 
 def test_perfect_predictor_needs_one_click():
     gt = rect()
-    run = simulate_clicks(lambda pos, neg: gt.clone(), gt)
+    run = simulate_clicks(lambda pos, neg, previous: gt.clone(), gt)
     assert len(run.clicks) == 1 and run.ious == [1.0] and run.clicks[0].positive
     assert number_of_clicks(run.ious, 0.85) == 1 and number_of_clicks(run.ious, 0.90) == 1
 
@@ -23,7 +23,7 @@ def test_perfect_predictor_needs_one_click():
 def test_predictor_that_never_changes_never_reaches_85():
     gt = rect()
     calls = []
-    run = simulate_clicks(lambda pos, neg: calls.append(len(pos) + len(neg)) or torch.zeros_like(gt), gt)
+    run = simulate_clicks(lambda pos, neg, previous: calls.append(len(pos) + len(neg)) or torch.zeros_like(gt), gt)
     assert calls == list(range(1, 21)) and run.ious == [0.0] * 20
     assert number_of_clicks(run.ious, 0.85, max_clicks=20) == 20
 
@@ -63,7 +63,7 @@ def test_ignored_pixels_draw_no_click():
 def test_simulation_is_deterministic_and_stops_at_the_target():
     gt = rect()
 
-    def grows(pos, neg):  # each click reveals more of the object
+    def grows(pos, neg, previous):  # each click reveals more of the object
         return rect(y0=10, y1=30, x0=10, x1=min(40, 10 + 8 * len(pos)))
 
     first, second = simulate_clicks(grows, gt), simulate_clicks(grows, gt)
@@ -119,7 +119,7 @@ def test_equal_depths_give_a_negative_click():
 
 def test_a_clicked_pixel_is_never_clicked_again():
     gt = rect()
-    run = simulate_clicks(lambda pos, neg: torch.zeros_like(gt), gt, max_clicks=6)
+    run = simulate_clicks(lambda pos, neg, previous: torch.zeros_like(gt), gt, max_clicks=6)
     places = [(c.x, c.y) for c in run.clicks]
     assert len(set(places)) == 6 and all(c.positive for c in run.clicks)
     # each click is the deepest missed pixel not clicked yet: depth 10 ties, row-major order
@@ -133,3 +133,16 @@ def test_no_click_when_every_error_pixel_was_clicked():
     first = next_click(pred, gt)
     assert (first.x, first.y, first.positive) == (20.0, 20.0, True)
     assert next_click(pred, gt, clicked=[first]) is None
+
+
+def test_each_click_is_given_the_prediction_before_it():
+    gt = rect()
+    answers, given = [rect(x1=20), rect(x1=30), rect(x1=35)], []
+
+    def predict(pos, neg, previous):
+        given.append(previous)
+        return answers[len(given) - 1]
+
+    simulate_clicks(predict, gt, max_clicks=3)
+    assert given[0] is None  # a first click has nothing to correct
+    assert all(torch.equal(seen, answer) for seen, answer in zip(given[1:], answers))

@@ -133,6 +133,24 @@ def test_clicks_start_from_the_cut_they_seed_or_from_the_whole_image(scene):
     assert from_image.prompt_mask.all()
 
 
+def test_clicks_start_from_the_previous_answer_they_carry_when_so_configured(scene):
+    from tests.scenes import iou
+
+    image, gt = scene
+    config = {**vars(CONFIG), "points_start": "clicks", "start_reach": 0.0}  # the click's own disc alone is little
+    click = PointsPrompt([(57.0, 48.0)], previous=gt)
+    corrected = segment(image, click, config=AMCPConfig(**{**config, "points_previous": True}))
+    afresh = segment(image, click, config=AMCPConfig(**config))
+    assert iou(corrected.prompt_mask, gt) > 0.9 and iou(afresh.prompt_mask, gt) < 0.5
+    # A negative click inside the previous answer says it spilled: the cut starts afresh.
+    spilled = PointsPrompt([(57.0, 48.0)], [(5.0, 5.0)], previous=torch.ones_like(gt))
+    starts = [segment(image, spilled, config=AMCPConfig(**{**config, "points_previous": on})).prompt_mask
+              for on in (True, False)]
+    assert torch.equal(*starts)
+    with pytest.raises(PromptError, match=r"previous mask has shape \(10, 128\), but the image is 96x128"):
+        segment(image, PointsPrompt([(57.0, 48.0)], previous=gt[:10]), config=AMCPConfig(**{**config, "points_previous": True}))
+
+
 def test_clicks_start_in_a_window_around_them_or_from_the_whole_image():
     from tests.scenes import twin_discs_scene
 

@@ -74,6 +74,11 @@ class AMCPConfig:
     start_window: float | None = 0.4
     start_iterations: int = 5
     start_valid_scale: float = 2.0
+    # A points prompt that carries the previous prediction (PointsPrompt.previous, as the click
+    # protocol and the app give it) starts its cut from that mask too, as probable object, so a
+    # positive click grows the last answer instead of making a new one from the clicks alone
+    # (after a negative click in it, the cut starts afresh: start.click_cut).
+    points_previous: bool = False
 
     # Mask update: votes averaged over samples, thresholded, kept inside the prompt's box scaled
     # by valid_region_scale, then opened and closed with a cross of this size.

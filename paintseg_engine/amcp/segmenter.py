@@ -248,8 +248,11 @@ class Segmenter(PromptSegmenter):
             if cfg.start_window is not None:
                 window = click_window(positive, cfg.start_window * cfg.frame_size, (cfg.frame_size,) * 2, device)
             inside = self.content if window is None else self.content & window
+            previous = prompt.previous_mask(height, width) if cfg.points_previous else None
+            if previous is not None:
+                previous = letterbox.mask_to_frame(previous.to(device))
             start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                              cfg.start_iterations, cfg.seed, inside)
+                              cfg.start_iterations, cfg.seed, inside, previous)
             prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
         else:

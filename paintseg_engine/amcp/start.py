@@ -26,7 +26,7 @@ def click_window(positive: list[Point], margin: float, size: tuple[int, int], de
 
 
 def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
-              iterations: int, seed: int = 0, inside: Tensor | None = None) -> Tensor:
+              iterations: int, seed: int = 0, inside: Tensor | None = None, previous: Tensor | None = None) -> Tensor:
     """Bool [H, W]: the object the clicks (image pixels) point at in ``image`` ([3, H, W] in [0, 1]).
 
     Discs of ``radius`` are sure, discs of ``reach`` around positive clicks probable object
@@ -36,6 +36,10 @@ def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radiu
     the object's surroundings rather than to the whole image, where the object's colours may recur.
     A positive disc always stays object; where a negative disc overlaps it, the positive one
     wins (the protocol never clicks a pixel twice, so the later meaning cannot be known).
+    ``previous`` (bool [H, W]), the prediction the clicks correct, is probable object too, unless
+    a negative click lies in it: then the newest click says it spilled there, and a spill kept
+    probable keeps its colours in the object's model, so the cut starts from the clicks alone
+    (docs/algorithm.md "Where clicks start"). A positive click lands in missed object, outside it.
     """
     height, width = image.shape[-2:]
     allowed = torch.ones(height, width, dtype=torch.bool, device=image.device) if inside is None else inside
@@ -43,6 +47,9 @@ def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radiu
     if not sure.any():
         raise ValueError("click_cut needs at least one positive click inside the image")
     allowed = allowed & ~(click_discs(negative, radius, (height, width), image.device) & ~sure)
-    probable = click_discs(positive, reach, (height, width), image.device) & allowed
+    probable = click_discs(positive, reach, (height, width), image.device)
+    if previous is not None and not any(previous[int(y), int(x)] for x, y in negative):
+        probable = probable | previous
+    probable = probable & allowed
     # min_kept 0: the discs are the start, any cut of them is an answer.
     return refine_mask(image, probable, allowed, sure, iterations, context=0.0, min_kept=0.0, seed=seed)

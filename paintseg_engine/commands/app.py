@@ -81,6 +81,7 @@ class PromptDraft:
     corner: tuple[int, int] | None = None  # a box's first corner, until the second comes
     positive: list[tuple[int, int]] = field(default_factory=list)
     negative: list[tuple[int, int]] = field(default_factory=list)
+    answer: torch.Tensor | None = None  # the last Segment's mask: the next clicks correct it
 
     def add(self, mode: str, x: int, y: int) -> None:
         if mode == POSITIVE:
@@ -94,7 +95,7 @@ class PromptDraft:
             self.box = (min(cx, x), min(cy, y), max(cx, x) + 1, max(cy, y) + 1)
 
     def prompt(self) -> Prompt | None:
-        return prompt_from(self.box, self.positive, self.negative) if self.box or self.positive else None
+        return prompt_from(self.box, self.positive, self.negative, self.answer) if self.box or self.positive else None
 
     def describe(self) -> str:
         parts = [f"box {self.box}" if self.box else None,
@@ -216,10 +217,10 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
                 (step.iteration + 1, total), desc=f"{STEP_NAMES[step.kind]} {step.iteration + 1}/{total}"))
         except (ConfigError, PromptError) as error:
             raise refusal(str(error)) from None
-        mask = result.mask.cpu()
+        mask = draft.answer = result.mask.cpu()
         mask_path = Path(outputs.name) / f"{Path(image.name).stem}_mask_{uuid.uuid4().hex[:8]}.png"
         save_png_atomic(mask_path, mask.numpy().astype(np.uint8) * 255)
-        return (overlay(image.pixels, mask, prompt), step_strip(image.pixels, result, prompt),
+        return (draft, overlay(image.pixels, mask, prompt), step_strip(image.pixels, result, prompt),
                 latency_table(result, set_image_seconds), str(mask_path))
 
     with gr.Blocks(title="paintseg", analytics_enabled=False) as app:
@@ -264,8 +265,8 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
         gallery.select(pick_example, None, loaded, **cheap)
         canvas.select(place, [image_state, draft_state, mode], [draft_state, canvas, prompt_text], **cheap)
         clear_button.click(clear, image_state, [draft_state, canvas, prompt_text], **cheap)
-        run_button.click(segment, [image_state, draft_state, config], [result_image, strip, latency, mask_file],
-                         concurrency_limit=1)
+        run_button.click(segment, [image_state, draft_state, config],
+                         [draft_state, result_image, strip, latency, mask_file], concurrency_limit=1)
     return app.queue()
 
 

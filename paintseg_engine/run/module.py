@@ -119,8 +119,8 @@ class PaintSegModule(L.LightningModule):
         if item.gt is None:
             raise ItemError("the click protocol simulates clicks from ground truth, and this item has none")
 
-        def predict(positive, negative):
-            mask, _, timings = self.segment_image(PointsPrompt(positive, negative))
+        def predict(positive, negative, previous):
+            mask, _, timings = self.segment_image(PointsPrompt(positive, negative, previous))
             record.timings.extend(timings)
             return mask
 

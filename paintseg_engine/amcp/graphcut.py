@@ -9,7 +9,8 @@ flow and search trees (Kohli & Torr's dynamic graph cuts, in Kolmogorov's max-fl
 Everything else is OpenCV's: 5-component full-covariance colour models started by its k-means
 (k-means++, 10 iterations, its global generator), gamma 50, lambda 9 gamma, beta from the mean
 squared neighbour difference, the 8-neighbourhood. So the masks are OpenCV's (tested); only the
-time differs.
+time differs, and a colour model of a grey or saturated region, which OpenCV's determinant test
+misses, gets its singular variance (``ColourModel.fit``).
 """
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ clicks and must give the same masks.
 Cases: the weight-free default (``configs/default.yaml``) and the diffusion painter on a TINY
 random SD-inpainting checkpoint (random weights: the timings are what counts) with
 ``blend_unmasked`` on, so that its per-image work, the VAE encode of the image, is real.
-Besides wall seconds it reports the process's CPU seconds per click: with one thread
-(OMP_NUM_THREADS=1) that is the time on an idle core, which a loaded machine's wall time is not.
+Threads follow the engine's policy (threads.py: one for the weight-free components). Besides
+wall seconds it reports the process's CPU seconds per click: with one thread that is the time on
+an idle core, which a loaded machine's wall time is not.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from paintseg_engine import AMCPConfig, PointsPrompt, Segmenter, build_segmenter
 from paintseg_engine.clicks import simulate_clicks
 from paintseg_engine.data.synthetic import make_scene
 from paintseg_engine.features import ColorTextureFeatures
+from paintseg_engine.threads import use_threads
 
 from .cases import REPO
 
@@ -86,6 +88,7 @@ def main(args: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         for case in options.cases:
             session, description = CASES[case](Path(scratch))
+            use_threads("auto", session.painter, session.features)  # the engine's policy, as its doors set it
             click_run(image, gt, 1, session, one_shot=False)  # warm-up
             times, cpu_times = {"one_shot": [], "session": []}, {"one_shot": [], "session": []}
             ious = {}

@@ -21,7 +21,7 @@ from torch import Tensor
 from .amcp.config import AMCPConfig
 from .amcp.refine import seeded_grabcut
 from .amcp.segmenter import PromptSegmenter, Segmentation, StepRecord, check_image
-from .amcp.start import click_cut, click_window
+from .amcp.start import image_click_cut
 from .errors import PromptError, SettingsError
 from .prompts import PointsPrompt, Prompt
 
@@ -95,9 +95,5 @@ def click_grabcut_mask(image: Tensor, prompt: PointsPrompt, radius: float, reach
     probable object, in the positive clicks' box grown by ``window`` (None: the whole image), all
     as fractions of the image's longer side (AMCP's click_radius, start_reach and start_window, so
     that both methods read the same clicks alike). ``seed`` as for grabcut_mask."""
-    height, width = image.shape[-2:]
-    prompt.region_box(height, width)  # refuses clicks outside the image, or none positive
-    side = max(height, width)
-    positive, negative = prompt.points()
-    inside = None if window is None else click_window(positive, window * side, (height, width))
-    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed, inside)
+    prompt.region_box(*image.shape[-2:])  # refuses clicks outside the image, or none positive
+    return image_click_cut(image, *prompt.points(), radius, reach, iterations, seed, window)

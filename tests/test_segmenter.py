@@ -151,6 +151,21 @@ def test_clicks_start_from_the_previous_answer_they_carry_when_so_configured(sce
         segment(image, PointsPrompt([(57.0, 48.0)], previous=gt[:10]), config=AMCPConfig(**{**config, "points_previous": True}))
 
 
+def test_clicks_can_start_from_the_seeded_cut_on_the_image_itself(scene):
+    from paintseg_engine.baselines import click_grabcut_mask
+    from tests.scenes import iou
+
+    image, gt = scene
+    config = AMCPConfig(**{**vars(CONFIG), "points_start": "clicks", "start_on": "image"})
+    click = PointsPrompt([(57.0, 48.0)])
+    result = segment(image, click, config=config)
+    baseline = click_grabcut_mask(image, click, config.click_radius, config.start_reach, config.start_iterations,
+                                  config.seed, config.start_window)
+    assert torch.equal(result.prompt_mask, baseline) and iou(result.mask, gt) > 0.9
+    with pytest.raises(SettingsError, match=r"start_on='box' \(allowed: 'frame' or 'image'\)"):
+        AMCPConfig(start_on="box")
+
+
 def test_clicks_start_in_a_window_around_them_or_from_the_whole_image():
     from tests.scenes import twin_discs_scene
 

@@ -79,6 +79,9 @@ class AMCPConfig:
     # positive click grows the last answer instead of making a new one from the clicks alone
     # (after a negative click in it, the cut starts afresh: start.click_cut).
     points_previous: bool = False
+    # Where the clicks' cut runs: in the painters' frame, or on the image at its own size (as the
+    # refinement cuts, at most refine_work_size a side; as the seeded-cut baseline does).
+    start_on: Literal["frame", "image"] = "frame"
 
     # Mask update: votes averaged over samples, thresholded, kept inside the prompt's box scaled
     # by valid_region_scale, then opened and closed with a cross of this size.
@@ -130,6 +133,7 @@ class AMCPConfig:
             "start_window": (lambda v: v is None or v > 0, "> 0, or None for the whole frame"),
             "start_iterations": at_least(1),
             "start_valid_scale": at_least(1.0),
+            "start_on": (lambda v: v in ("frame", "image"), "'frame' or 'image'"),
             "vote_threshold": (lambda v: 0.0 < v <= 1.0, "(0, 1]"),
             "valid_region_scale": at_least(1.0),
             "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),

@@ -22,7 +22,7 @@ from ..prompts import Prompt, box_of
 from .config import AMCPConfig
 from .frame import Letterbox, click_discs, valid_region
 from .refine import refine_mask
-from .start import click_cut, click_window
+from .start import click_cut, click_window, image_click_cut
 from .steps import Step, StepContext, StepOutput, step_at, step_in_lockstep, synced_elapsed
 
 # How far above 1 a float image may go (resampling overshoot) before it counts as 0..255.
@@ -247,13 +247,17 @@ class Segmenter(PromptSegmenter):
             # inside the start's window: what the start excluded, no later step brings back.
             if cfg.start_window is not None:
                 window = click_window(positive, cfg.start_window * cfg.frame_size, (cfg.frame_size,) * 2, device)
-            inside = self.content if window is None else self.content & window
             previous = prompt.previous_mask(height, width) if cfg.points_previous else None
-            if previous is not None:
-                previous = letterbox.mask_to_frame(previous.to(device))
-            start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                              cfg.start_iterations, cfg.seed, inside, previous)
-            prompt_mask = letterbox.mask_from_frame(start)
+            if cfg.start_on == "image":
+                prompt_mask = image_click_cut(self.image, *prompt.points(), cfg.click_radius, cfg.start_reach,
+                                              cfg.start_iterations, cfg.seed, cfg.start_window,
+                                              None if previous is None else previous.to(device), cfg.refine_work_size)
+            else:
+                inside = self.content if window is None else self.content & window
+                previous = None if previous is None else letterbox.mask_to_frame(previous.to(device))
+                start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
+                                  cfg.start_iterations, cfg.seed, inside, previous)
+                prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
         else:
             prompt_mask = prompt.initial_mask(height, width).to(device)

@@ -26,7 +26,8 @@ def click_window(positive: list[Point], margin: float, size: tuple[int, int], de
 
 
 def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
-              iterations: int, seed: int = 0, inside: Tensor | None = None, previous: Tensor | None = None) -> Tensor:
+              iterations: int, seed: int = 0, inside: Tensor | None = None, previous: Tensor | None = None,
+              work_size: int | None = None) -> Tensor:
     """Bool [H, W]: the object the clicks (image pixels) point at in ``image`` ([3, H, W] in [0, 1]).
 
     Discs of ``radius`` are sure, discs of ``reach`` around positive clicks probable object
@@ -40,6 +41,7 @@ def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radiu
     a negative click lies in it: then the newest click says it spilled there, and a spill kept
     probable keeps its colours in the object's model, so the cut starts from the clicks alone
     (docs/algorithm.md "Where clicks start"). A positive click lands in missed object, outside it.
+    ``work_size`` caps the cut's longer side as the refinement's (refine.refine_mask).
     """
     height, width = image.shape[-2:]
     allowed = torch.ones(height, width, dtype=torch.bool, device=image.device) if inside is None else inside
@@ -52,4 +54,18 @@ def click_cut(image: Tensor, positive: list[Point], negative: list[Point], radiu
         probable = probable | previous
     probable = probable & allowed
     # min_kept 0: the discs are the start, any cut of them is an answer.
-    return refine_mask(image, probable, allowed, sure, iterations, context=0.0, min_kept=0.0, seed=seed)
+    return refine_mask(image, probable, allowed, sure, iterations, context=0.0, min_kept=0.0, seed=seed,
+                       work_size=work_size)
+
+
+def image_click_cut(image: Tensor, positive: list[Point], negative: list[Point], radius: float, reach: float,
+                    iterations: int, seed: int = 0, window: float | None = None, previous: Tensor | None = None,
+                    work_size: int | None = None) -> Tensor:
+    """``click_cut`` on an image at its own size, ``radius``, ``reach`` and ``window`` (the margin of
+    ``click_window``, None: the whole image) as fractions of its longer side, as AMCP's are of the
+    frame's: the seeded-cut baseline, and AMCP's start with ``start_on: image``."""
+    height, width = image.shape[-2:]
+    side = max(height, width)
+    inside = None if window is None else click_window(positive, window * side, (height, width), image.device)
+    return click_cut(image, positive, negative, max(1.0, radius * side), reach * side, iterations, seed, inside,
+                     previous, work_size)

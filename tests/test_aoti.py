@@ -24,6 +24,11 @@ from tests.aoti_engine import BATCH, IMAGE_SIZE, quick_compile, tiny_aoti_engine
 from tests.backend_checks import (OUT_OF_RANGE, assert_float16_unet_runs_the_fp16_export, assert_runners_match_torch,
                                   predict_masks, unet_inputs)
 
+# One worker compiles the tiny AOTInductor packages (minutes) and runs every test that needs
+# them: on two workers the second would wait on the compile's lock with its core idle.
+pytestmark = pytest.mark.xdist_group("aoti")
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     return tiny_aoti_engine(tmp_path_factory)

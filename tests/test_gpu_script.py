@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from benchmarks.cases import REPO
@@ -15,6 +16,10 @@ from tests.aoti_engine import tiny_aoti_engine
 
 # What comes back from a device call: at most 8 files, at most 2 folders down.
 RETURNED_FILES = ["bench/latency.png", "bench/results.json", "bench/results.md", "env.txt", "predict.txt", "run.log"]
+
+# One worker compiles the tiny AOTInductor packages (minutes) and runs every test that needs
+# them: on two workers the second would wait on the compile's lock with its core idle.
+pytestmark = pytest.mark.xdist_group("aoti")
 
 
 def test_gpu_script_dry_run(tmp_path_factory):

@@ -199,15 +199,16 @@ def test_settings_out_of_range_are_refused_with_the_range(tmp_path):
     assert code != 0 and "crop_scale=-1.0 (allowed: > 0)" in printed
 
 
-def ddp_run(tmp_path, dataset, out, *extra):
+def ddp_run(tmp_path, dataset, out, *extra, strategy="ddp"):
     return paintseg("predict", "--config", write_config(tmp_path, dataset, out, f"{out.name}.yaml"),
-                    "--trainer.devices", "2", "--trainer.strategy", "ddp", *extra)
+                    "--trainer.devices", "2", "--trainer.strategy", strategy, *extra)
 
 
-def test_ddp_on_two_processes_gives_the_single_process_masks_and_table(tmp_path, dataset):
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_fork"])  # ddp_fork: docs/scaling.md's CPU recipe
+def test_ddp_on_two_processes_gives_the_single_process_masks_and_table(tmp_path, dataset, strategy):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     paintseg_in_process("predict", "--config", write_config(tmp_path, dataset, single))
-    code, printed = ddp_run(tmp_path, dataset, ddp)
+    code, printed = ddp_run(tmp_path, dataset, ddp, strategy=strategy)
     assert code == 0, printed
     masks = lambda out: {p.name: p.read_bytes() for p in (out / "gen/masks").glob("*.png")}  # noqa: E731
     assert masks(single) == masks(ddp) and len(masks(ddp)) == 4

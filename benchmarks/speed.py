@@ -109,10 +109,10 @@ def processes(work: Path) -> dict:
     runs = {}
     for count in (1, 2):
         strategy = ["--trainer.strategy", CPU_STRATEGY] if count > 1 else []
-        run = predict(work / f"processes-{count}", *data, "--trainer.accelerator", "cpu",
-                      "--trainer.devices", str(count), *strategy)
+        run_dir = work / f"processes-{count}"
+        run = predict(run_dir, *data, "--trainer.accelerator", "cpu", "--trainer.devices", str(count), *strategy)
         runs[count] = {**run, "images_per_second": round(SCALING_IMAGES / run["wall_seconds"], 3),
-                       "steady_images_per_second": steady_rate(work / f"processes-{count}")}
+                       "steady_images_per_second": steady_rate(run_dir)}
     return runs
 
 

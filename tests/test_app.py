@@ -47,7 +47,7 @@ def test_the_next_clicks_carry_the_last_answer_to_correct(tmp_path):
     draft = PromptDraft()
     draft.add(POSITIVE, 64, 48)
     assert draft.prompt().previous is None  # a first click corrects nothing
-    draft, *shown = segment(LoadedImage("disc.png", image, key="disc"), draft, str(tmp_path / "tiny.yaml"))
+    draft = segment(LoadedImage("disc.png", image, key="disc"), draft, str(tmp_path / "tiny.yaml"))[0]
     assert draft.answer.shape == gt.shape and draft.answer.any()
     draft.add(NEGATIVE, 2, 2)
     assert draft.prompt().previous is draft.answer

@@ -248,15 +248,16 @@ class Segmenter(PromptSegmenter):
             if cfg.start_window is not None:
                 window = click_window(positive, cfg.start_window * cfg.frame_size, (cfg.frame_size,) * 2, device)
             previous = prompt.previous_mask(height, width) if cfg.points_previous else None
+            previous = None if previous is None else previous.to(device)
             if cfg.start_on == "image":
                 prompt_mask = image_click_cut(self.image, *prompt.points(), cfg.click_radius, cfg.start_reach,
-                                              cfg.start_iterations, cfg.seed, cfg.start_window,
-                                              None if previous is None else previous.to(device), cfg.refine_work_size)
+                                              cfg.start_iterations, cfg.seed, cfg.start_window, previous,
+                                              cfg.refine_work_size)
             else:
                 inside = self.content if window is None else self.content & window
-                previous = None if previous is None else letterbox.mask_to_frame(previous.to(device))
                 start = click_cut(self.frame, positive, negative, radius, cfg.start_reach * cfg.frame_size,
-                                  cfg.start_iterations, cfg.seed, inside, previous)
+                                  cfg.start_iterations, cfg.seed, inside,
+                                  None if previous is None else letterbox.mask_to_frame(previous))
                 prompt_mask = letterbox.mask_from_frame(start)
             box, kind, scale = box_of(prompt_mask), "coarse_mask", cfg.start_valid_scale
         else:

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from paintseg_engine.amcp.graphcut import grabcut
+from paintseg_engine.amcp.graphcut import grabcut, grabcut_starts, neighbour_links, quadratic_features, start_model
 
 
 def textured_scene(seed: int = 0, height: int = 90, width: int = 120) -> np.ndarray:
@@ -85,3 +85,55 @@ def test_a_grey_region_keeps_its_colour_distances_positive():
     with np.errstate(all="raise"):
         assert (features @ model.distance).min() > -1e-6
         assert np.isfinite(model.neg_log_likelihood(features)).all()
+
+
+def direct_energy(image, start, iterations, seed):
+    """GrabCut's energy of the labels ``iterations`` cuts from ``start`` end at, summed term by
+    term: the colour models refitted after each cut (as OpenCV does), every pixel's cost under its
+    label's model, and the neighbour links the outline cuts between pixels not both sure."""
+    pixels = image.reshape(-1, 3).astype(np.float64)
+    features = quadratic_features(pixels)
+    history = [start.copy()]
+    for done in range(1, iterations + 1):  # the labels after each cut
+        history.append(start.copy())
+        grabcut(image, history[-1], done, seed)
+    is_background = [np.isin(labels.reshape(-1), (cv2.GC_BGD, cv2.GC_PR_BGD)) for labels in history]
+    cv2.setRNGSeed(seed)
+    background = start_model(pixels[is_background[0]], features[is_background[0]])
+    foreground = start_model(pixels[~is_background[0]], features[~is_background[0]])
+    for mask in is_background[:-1]:  # each cut's models: refitted to the labels before it
+        background, foreground = background.refit(features[mask]), foreground.refit(features[~mask])
+    last = is_background[-1]
+    colour = background.neg_log_likelihood(features[last]).sum() + foreground.neg_log_likelihood(features[~last]).sum()
+    obj, sure = ~last.reshape(start.shape), np.isin(start, (cv2.GC_BGD, cv2.GC_FGD))
+    links = sum(weight[(obj[here] != obj[there]) & ~(sure[here] & sure[there])].sum()
+                for here, there, weight in neighbour_links(image.astype(np.float64)))
+    return colour + links
+
+
+@pytest.mark.parametrize("start", ["box", "refine"])
+def test_the_energy_is_the_cuts_colour_costs_and_cut_links(start):
+    image, labels = textured_scene(1), starts()[start]
+    ((mask, energy),) = grabcut_starts(image, [labels.copy()], 3, 0)
+    assert energy == pytest.approx(direct_energy(image, labels, 3, 0), rel=1e-9)
+
+
+def test_starts_sharing_one_graph_cut_as_each_alone():
+    """The second start reuses the graph and flow the first left: the same masks and energies as
+    two separate cuts, and the first start's mask still OpenCV's."""
+    image = textured_scene(2)
+    box = starts()["box"]
+    partial = box.copy()
+    partial[:, 62:][partial[:, 62:] == cv2.GC_PR_FGD] = cv2.GC_PR_BGD  # the blob's left half as object
+    together = grabcut_starts(image, [partial.copy(), box.copy()], 4, 0)
+    alone = [grabcut_starts(image, [labels.copy()], 4, 0)[0] for labels in (partial, box)]
+    for (mask, energy), (mask_alone, energy_alone) in zip(together, alone):
+        np.testing.assert_array_equal(mask, mask_alone)
+        assert energy == pytest.approx(energy_alone, rel=1e-9)
+    np.testing.assert_array_equal(together[0][0], opencv_cut(image, partial.copy(), 4, 0))
+
+
+def test_starts_with_other_sure_pixels_are_refused():
+    box, refine = starts()["box"], starts()["refine"]
+    with pytest.raises(ValueError, match="same sure pixels"):
+        grabcut_starts(textured_scene(), [box, refine], 3, 0)

@@ -11,6 +11,9 @@ Everything else is OpenCV's: 5-component full-covariance colour models started b
 squared neighbour difference, the 8-neighbourhood. So the masks are OpenCV's (tested); only the
 time differs, and a colour model of a grey or saturated region, which OpenCV's determinant test
 misses, gets its singular variance (``ColourModel.fit``).
+
+``grabcut_starts`` cuts one window from several starts on that one graph and gives each cut's
+GrabCut energy, so that a caller can keep the cut that fits the image best (refine.py).
 """
 from __future__ import annotations
 
@@ -122,26 +125,73 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, g
     place), ``iterations`` times; ``seed`` seeds the colour models' k-means as cv2.setRNGSeed
     does for cv2.grabCut. ``gamma`` weighs the neighbour links (OpenCV's 50 by default). Definite
     and probable foreground count as object."""
-    height, width = labels.shape
-    pixels = image.reshape(-1, 3).astype(np.float64)
-    flat = labels.reshape(-1)
-    is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
-    if is_background.all() or not is_background.any():
-        raise ValueError("grabcut needs both background and object pixels to fit its colour models")
-    features = quadratic_features(pixels)
-    cv2.setRNGSeed(seed)
-    background = start_model(pixels[is_background], features[is_background])
-    foreground = start_model(pixels[~is_background], features[~is_background])
+    return grabcut_starts(image, [labels], iterations, seed, gamma)[0][0]
 
-    # The graph: a node per probable pixel. A link to a sure neighbour is a terminal link.
-    probable = (labels == cv2.GC_PR_BGD) | (labels == cv2.GC_PR_FGD)
+
+def grabcut_starts(image: np.ndarray, starts: list[np.ndarray], iterations: int, seed: int,
+                   gamma: float = GAMMA) -> list[tuple[np.ndarray, float]]:
+    """``grabcut`` from each of ``starts`` (GC_* labels, each updated in place, all with the same
+    sure pixels): for each, its mask and the GrabCut energy it ends at, every pixel's colour cost
+    under its label's model (the last iteration's) plus the neighbour links its outline cuts, less
+    the links between two sure pixels (the same for every start). The lower energy is the cut that
+    fits the image better. The starts share one graph: the same probable pixels, neighbour links
+    and links to sure pixels; each start after the first changes only the terminal links of the
+    flow the one before left (dynamic graph cuts again). Without probable pixels or iterations
+    there is no cut: the energy is infinite."""
+    sure_background, sure_object = starts[0] == cv2.GC_BGD, starts[0] == cv2.GC_FGD
+    if any(((s == cv2.GC_BGD) != sure_background).any() or ((s == cv2.GC_FGD) != sure_object).any() for s in starts):
+        raise ValueError("grabcut_starts: every start must have the same sure pixels")
+    pixels = image.reshape(-1, 3).astype(np.float64)
+    features = quadratic_features(pixels)
+    probable = ~(sure_background | sure_object)
     count = int(probable.sum())
-    if count == 0 or iterations == 0:
-        return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    links = None if count == 0 or iterations == 0 else probable_graph(image, probable, sure_object, gamma)
+    ids, probable_flat = np.arange(count), probable.reshape(-1)
+    probable_features = features[probable_flat]
+    results, previous = [], None
+    for labels in starts:
+        flat = labels.reshape(-1)
+        is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
+        if is_background.all() or not is_background.any():
+            raise ValueError("grabcut needs both background and object pixels to fit its colour models")
+        cv2.setRNGSeed(seed)
+        background = start_model(pixels[is_background], features[is_background])
+        foreground = start_model(pixels[~is_background], features[~is_background])
+        if links is None:
+            results.append(((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), float("inf")))
+            continue
+        graph, to_object, to_background = links
+        for _ in range(iterations):
+            is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
+            background = background.refit(features[is_background])
+            foreground = foreground.refit(features[~is_background])
+            source = background.neg_log_likelihood(probable_features) + to_object
+            sink = foreground.neg_log_likelihood(probable_features) + to_background
+            if previous is None:
+                graph.add_grid_tedges(ids, source, sink)
+                flow = graph.maxflow()
+            else:  # only the terminal links change: keep the flow and the search trees
+                graph.add_grid_tedges(ids, source - previous[0], sink - previous[1])
+                graph.mark_grid_nodes(ids)
+                flow = graph.maxflow(reuse_trees=True)
+            previous = (source, sink)
+            flat[probable_flat] = np.where(graph.get_grid_segments(ids), cv2.GC_PR_BGD, cv2.GC_PR_FGD)
+        # The max flow is the cut's energy over the probable pixels (their colour costs, their
+        # links to each other and to sure neighbours); the sure pixels' colour costs complete it.
+        energy = (flow + background.neg_log_likelihood(features[sure_background.reshape(-1)]).sum()
+                  + foreground.neg_log_likelihood(features[sure_object.reshape(-1)]).sum())
+        results.append(((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), float(energy)))
+    return results
+
+
+def probable_graph(image: np.ndarray, probable: np.ndarray, sure_object: np.ndarray, gamma: float):
+    """(graph, links to sure object, links to sure background): a node per probable pixel, joined
+    to its probable neighbours; a link to a sure neighbour becomes a terminal link."""
+    height, width = probable.shape
+    count = int(probable.sum())
     node = np.full((height, width), -1, np.int64)
     node[probable] = np.arange(count)
-    sure_object = labels == cv2.GC_FGD
-    to_object, to_background = np.zeros(count), np.zeros(count)  # links to sure neighbours
+    to_object, to_background = np.zeros(count), np.zeros(count)
     heads, tails, capacities = [], [], []
     for here, there, weight in neighbour_links(image.astype(np.float64), gamma):
         here_p, there_p = probable[here], probable[there]
@@ -156,22 +206,4 @@ def grabcut(image: np.ndarray, labels: np.ndarray, iterations: int, seed: int, g
     graph.add_nodes(count)
     capacity = np.concatenate(capacities)
     graph.add_edges(np.concatenate(heads), np.concatenate(tails), capacity, capacity)
-    ids, previous = np.arange(count), None
-    probable_flat = probable.reshape(-1)
-    probable_features = features[probable_flat]
-    for _ in range(iterations):
-        is_background = (flat == cv2.GC_BGD) | (flat == cv2.GC_PR_BGD)
-        background = background.refit(features[is_background])
-        foreground = foreground.refit(features[~is_background])
-        source = background.neg_log_likelihood(probable_features) + to_object
-        sink = foreground.neg_log_likelihood(probable_features) + to_background
-        if previous is None:
-            graph.add_grid_tedges(ids, source, sink)
-            graph.maxflow()
-        else:  # only the terminal links change: keep the flow and the search trees
-            graph.add_grid_tedges(ids, source - previous[0], sink - previous[1])
-            graph.mark_grid_nodes(ids)
-            graph.maxflow(reuse_trees=True)
-        previous = (source, sink)
-        flat[probable_flat] = np.where(graph.get_grid_segments(ids), cv2.GC_PR_BGD, cv2.GC_PR_FGD)
-    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    return graph, to_object, to_background

@@ -230,6 +230,8 @@ def resolve(config: BenchConfig, case: Case) -> dict:
         if value is None or (section != "amcp" and not diffusion):  # e.g. steps, from case_defaults
             continue
         target = model[section]["init_args"] if section != "amcp" else model["amcp"]
+        if name == "iterations" and target.get("iterations_box") is not None:
+            key = "iterations_box"  # the cases' prompts are boxes: the setting a box runs by
         settings_value = target.get(key, getattr(AMCPConfig, key, None) if section == "amcp" else None)
         if value != settings_value:
             changed[name] = {"measured": value, "settings": settings_value}

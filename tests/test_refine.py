@@ -73,6 +73,20 @@ def test_a_window_above_the_work_size_is_cut_smaller_and_brought_back():
     assert torch.equal(refine_mask(image, offset, valid, sure, work_size=128), full)
 
 
+def test_a_lost_object_is_found_again_by_the_cut_from_the_box():
+    """AMCP's mask holds the box's corners and none of the disc: its own cut keeps background; the
+    cut from the box (``rival``) ends at a lower energy and is kept."""
+    image, gt = disc_scene()
+    box, valid = box_mask(gt.shape, 22, 31, 75, 85), box_mask(gt.shape, 17, 26, 80, 90)
+    corners = box & ~gt
+    assert iou(refine_mask(image, corners, valid), gt) < 0.1
+    assert iou(refine_mask(image, corners, valid, rival=box), gt) > 0.97
+    # A good mask stays good whatever the second start.
+    offset = torch.roll(gt, (3, 3), (0, 1))
+    for rival in (box, corners):
+        assert iou(refine_mask(image, offset, valid, rival=rival), gt) > 0.97
+
+
 def test_shapes_must_agree():
     image, gt = disc_scene()
     with pytest.raises(ValueError, match="height and width"):
@@ -94,6 +108,35 @@ def test_segmenter_refines_the_last_update_only_when_asked():
     assert iou(refined.mask, gt) > max(0.95, iou(plain.mask, gt))
 
 
+def test_box_prompts_cut_from_their_box_too_with_their_own_iterations(monkeypatch):
+    """``refine_from_box`` gives a box prompt's refinement its box as the second start; a box runs
+    ``iterations_box`` AMCP and ``refine_iterations_box`` GrabCut iterations, other prompts not."""
+    from paintseg_engine.amcp import segmenter as segmenter_module
+    from paintseg_engine.prompts import PointsPrompt
+
+    calls = []
+    def spy(image, mask, valid, sure, iterations, *rest):
+        calls.append((iterations, rest[-1]))
+        return refine_mask(image, mask, valid, sure, iterations, *rest)
+
+    monkeypatch.setattr(segmenter_module, "refine_mask", spy)
+    image, gt = disc_scene(height=72, width=96)
+    box = BoxPrompt((15, 8, 80, 66))
+    steps = {}
+    for refine_from_box in (False, True):
+        box_settings = {"iterations_box": 1, "refine_iterations_box": 2} if refine_from_box else {}
+        config = AMCPConfig(frame_size=64, iterations=3, num_samples=2, refine_iterations=4,
+                            refine_from_box=refine_from_box, **box_settings)
+        segmenter = Segmenter(OpenCVPainter(), ColorTextureFeatures(), config)
+        segmenter.set_image(image)
+        steps[refine_from_box] = [len(segmenter.predict(p).steps) for p in (box, PointsPrompt([(43, 36)]))]
+    (plain, none), (clicks, no_rival), (from_box, rival), (clicks_again, none_again) = calls
+    assert steps == {False: [3, 3], True: [1, 3]}
+    assert (plain, clicks, from_box, clicks_again) == (4, 4, 2, 4)
+    assert none is None and no_rival is None and none_again is None
+    assert torch.equal(rival, box.initial_mask(72, 96))
+
+
 def test_refinement_settings_are_validated():
     with pytest.raises(ValueError, match=r"refine_iterations=-1 \(allowed: >= 0\)"):
         AMCPConfig(refine_iterations=-1)
@@ -101,3 +144,7 @@ def test_refinement_settings_are_validated():
         AMCPConfig(refine_context=-0.5)
     with pytest.raises(ValueError, match="refine_work_size=8"):
         AMCPConfig(refine_work_size=8)
+    with pytest.raises(ValueError, match=r"iterations_box=-1 \(allowed: >= 0, or None"):
+        AMCPConfig(iterations_box=-1)
+    with pytest.raises(ValueError, match=r"refine_iterations_box=-2 \(allowed: >= 0, or None"):
+        AMCPConfig(refine_iterations_box=-2)

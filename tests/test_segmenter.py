@@ -224,23 +224,29 @@ def three_prompts():
     return image, [BoxPrompt((6, 12, 50, 54)), PointsPrompt([(29.0, 32.0)], [(3.0, 3.0)]), MaskPrompt(coarse)]
 
 
+@pytest.mark.parametrize("iterations_box", [None, 1])
 @pytest.mark.parametrize("painter", [OpenCVPainter, NoisyPainter])
-def test_prompts_in_lockstep_get_the_masks_they_get_alone(painter):
+def test_prompts_in_lockstep_get_the_masks_they_get_alone(painter, iterations_box):
+    """Also when the box runs fewer iterations than the others (``iterations_box``): it leaves the
+    lockstep after its last one."""
     image, prompts = three_prompts()
-    config = AMCPConfig(frame_size=48, iterations=3, num_samples=2, log_contrast=True)
+    config = AMCPConfig(frame_size=48, iterations=3, num_samples=2, log_contrast=True, iterations_box=iterations_box)
+    counts = [3 if iterations_box is None else iterations_box, 3, 3]
     segmenter = Segmenter(painter(), config=config)
     segmenter.set_image(image)
+    assert [segmenter.steps_for(p) for p in prompts] == counts
     alone = [segmenter.predict(p) for p in prompts]
     seen = []
     together = segmenter.predict_many(prompts, on_step=lambda index, record: seen.append((index, record.iteration)))
-    for one, many in zip(alone, together):
+    for one, many, count in zip(alone, together, counts):
         assert torch.equal(one.mask, many.mask) and torch.equal(one.prompt_mask, many.prompt_mask)
-        assert [torch.equal(a.mask, b.mask) for a, b in zip(one.steps, many.steps)] == [True] * 3
+        assert [torch.equal(a.mask, b.mask) for a, b in zip(one.steps, many.steps)] == [True] * count
+        assert len(many.steps) == count
     firsts = [r.steps[0].mask for r in together]  # (the refinement brings all three to the disc at the end)
     assert not any(torch.equal(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:]), "three paths, not one"
-    assert seen == [(index, iteration) for iteration in range(3) for index in range(3)]
-    if painter is NoisyPainter:  # one painter call per iteration for the three prompts
-        assert segmenter.painter.stacks == [1] * 9 + [3] * 3
+    assert seen == [(index, iteration) for iteration in range(3) for index in range(3) if iteration < counts[index]]
+    if painter is NoisyPainter:  # one painter call per iteration for the prompts still running
+        assert segmenter.painter.stacks == [1] * sum(counts) + [sum(c > i for c in counts) for i in range(3)]
 
 
 def test_predict_many_of_no_prompts_is_no_results_and_a_bad_prompt_is_named():

@@ -20,6 +20,8 @@ class AMCPConfig:
     frame_size: int = 512
     # Iterations alternate I-step (even) and O-step (odd); an odd count ends on an I-step.
     iterations: int = 5
+    # Iterations for box prompts (None: ``iterations``; not in the reference), see refine_from_box.
+    iterations_box: int | None = None
     # Painted samples per step; each sample gets its own jittered crop.
     num_samples: int = 5
     seed: int = 0
@@ -98,6 +100,25 @@ class AMCPConfig:
     refine_context: float = 1.0
     refine_work_size: int | None = None
     refine_min_kept: float = 0.25
+    # Box prompts (not in the reference): the refinement also cuts from the box itself, the
+    # classical GrabCut's start, and keeps whichever of the two cuts ends at the lower GrabCut
+    # energy, so that an object AMCP's steps lost part of is judged by the image, not by them.
+    # Two cuts cost twice one; a box prompt may then run fewer AMCP iterations (iterations_box)
+    # and GrabCut iterations (refine_iterations_box; None: refine_iterations): docs/algorithm.md.
+    refine_from_box: bool = False
+    refine_iterations_box: int | None = None
+
+    def iterations_for(self, prompt_kind: str) -> int:
+        """How many AMCP iterations a prompt of ``prompt_kind`` runs."""
+        if prompt_kind == "box" and self.iterations_box is not None:
+            return self.iterations_box
+        return self.iterations
+
+    def refine_iterations_for(self, prompt_kind: str) -> int:
+        """How many GrabCut iterations refine the last update of a prompt of ``prompt_kind``."""
+        if prompt_kind == "box" and self.refine_iterations_box is not None:
+            return self.refine_iterations_box
+        return self.refine_iterations
 
     def __post_init__(self) -> None:
         errors = out_of_range(self, self._ranges())
@@ -111,6 +132,7 @@ class AMCPConfig:
         return {
             "frame_size": at_least(32),
             "iterations": at_least(0),
+            "iterations_box": (lambda v: v is None or v >= 0, ">= 0, or None for iterations"),
             "num_samples": at_least(1),
             "inpaint_dilation": at_least(0),
             "outpaint_band": at_least(0),
@@ -138,6 +160,7 @@ class AMCPConfig:
             "valid_region_scale": at_least(1.0),
             "morphology_kernel": (lambda v: v >= 1 and v % 2 == 1, "a positive odd number"),
             "refine_iterations": at_least(0),
+            "refine_iterations_box": (lambda v: v is None or v >= 0, ">= 0, or None for refine_iterations"),
             "refine_context": at_least(0.0),
             "refine_work_size": (lambda v: v is None or v >= 16, ">= 16, or None for the image's resolution"),
             "refine_min_kept": (lambda v: 0.0 <= v < 1.0, "[0, 1)"),

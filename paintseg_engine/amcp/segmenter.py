@@ -97,6 +97,9 @@ class PromptRun:
     """A prompt being answered: what bounds it in the frame, its mask there now, its result so far."""
 
     ctx: StepContext  # what stays fixed over its steps: the valid region, its clicks, its generator
+    iterations: int  # AMCP iterations it runs (config.iterations_for its kind)
+    refine_iterations: int  # GrabCut iterations of its refinement (config.refine_iterations_for its kind)
+    rival: Tensor | None  # [H, W] bool: the refinement's second start (a box prompt's box), or None
     seeds: Tensor  # [S, S] bool: discs around the positive clicks, always object
     foreground: Tensor  # [S, S] bool: the mask in the frame after the last step
     result: Segmentation
@@ -137,9 +140,8 @@ class PromptSegmenter(ABC):
         """The named parts (painter, features) that hold weights or run on a device."""
         return {}
 
-    @property
-    def steps_per_prompt(self) -> int:
-        """How many times ``predict`` calls ``on_step``."""
+    def steps_for(self, prompt: Prompt) -> int:
+        """How many times ``predict(prompt)`` calls ``on_step``."""
         return 0
 
 
@@ -184,9 +186,8 @@ class Segmenter(PromptSegmenter):
             parts["outpaint_painter"] = self.outpaint_painter
         return parts
 
-    @property
-    def steps_per_prompt(self) -> int:
-        return self.config.iterations
+    def steps_for(self, prompt: Prompt) -> int:
+        return self.config.iterations_for(prompt.kind)
 
     @property
     def painters(self) -> list[Painter]:
@@ -223,11 +224,14 @@ class Segmenter(PromptSegmenter):
         for index, prompt in enumerate(prompts):
             with naming_the_prompt(index, len(prompts)):
                 runs.append(self.prompt_run(prompt))
-        # 2. Alternate I- and O-steps, the prompts in lockstep; each result is its last step's mask.
-        for iteration in range(self.config.iterations):
+        # 2. Alternate I- and O-steps, the prompts in lockstep (each for its own count of
+        # iterations); each result is its last step's mask.
+        for iteration in range(max(run.iterations for run in runs)):
             step = step_at(iteration)
-            outputs = step_in_lockstep(step, [run.ctx for run in runs], [run.foreground for run in runs], iteration)
-            for index, (run, out) in enumerate(zip(runs, outputs)):
+            active = [(index, run) for index, run in enumerate(runs) if iteration < run.iterations]
+            outputs = step_in_lockstep(step, [run.ctx for _, run in active], [run.foreground for _, run in active],
+                                       iteration)
+            for (index, run), out in zip(active, outputs):
                 record = self.advance(run, step, out, iteration)
                 if on_step is not None:
                     on_step(index, record)
@@ -276,7 +280,9 @@ class Segmenter(PromptSegmenter):
                           inpaint_painter=self.painter, outpaint_painter=self.outpaint_painter,
                           features=self.features, config=cfg,
                           generator=torch.Generator().manual_seed(cfg.seed))
-        return PromptRun(ctx, seeds, foreground, Segmentation(mask=prompt_mask, prompt_mask=prompt_mask))
+        rival = prompt_mask if cfg.refine_from_box and prompt.kind == "box" else None
+        return PromptRun(ctx, cfg.iterations_for(prompt.kind), cfg.refine_iterations_for(prompt.kind), rival, seeds,
+                         foreground, Segmentation(mask=prompt_mask, prompt_mask=prompt_mask))
 
     def advance(self, run: PromptRun, step: Step, out: StepOutput, iteration: int) -> StepRecord:
         """Take a step's output into ``run``: the steps keep within the valid region, the seeds keep
@@ -287,11 +293,11 @@ class Segmenter(PromptSegmenter):
         run.foreground = (out.mask & self.content) | run.seeds
         mask = letterbox.mask_from_frame(run.foreground)
         refine_seconds = 0.0
-        if iteration == cfg.iterations - 1 and cfg.refine_iterations:
+        if iteration == run.iterations - 1 and run.refine_iterations:
             refine_start = time.perf_counter()
             mask = refine_mask(self.image, mask, letterbox.mask_from_frame(run.ctx.valid),
-                               letterbox.mask_from_frame(run.seeds), cfg.refine_iterations, cfg.refine_context,
-                               cfg.refine_min_kept, cfg.seed, cfg.refine_work_size)
+                               letterbox.mask_from_frame(run.seeds), run.refine_iterations, cfg.refine_context,
+                               cfg.refine_min_kept, cfg.seed, cfg.refine_work_size, run.rival)
             refine_seconds = time.perf_counter() - refine_start
         seconds = out.seconds + synced_elapsed(start, mask)
         record = StepRecord(iteration, step.kind, type(step.painter(run.ctx)).__name__, mask, seconds,

@@ -212,7 +212,7 @@ def build_app(configs: list[str | Path], examples: str | Path, device: str = "cp
         progress(0, desc=f"loading {Path(config).name}, set_image")
         try:
             segmenter, set_image_seconds = sessions.segmenter(config, image)
-            total = segmenter.steps_per_prompt
+            total = segmenter.steps_for(prompt)
             result = segmenter.predict(prompt, on_step=lambda step: progress(
                 (step.iteration + 1, total), desc=f"{STEP_NAMES[step.kind]} {step.iteration + 1}/{total}"))
         except (ConfigError, PromptError) as error:

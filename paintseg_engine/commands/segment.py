@@ -135,7 +135,7 @@ def run(options: argparse.Namespace) -> None:
     print(f"{options.image} ({width}x{height}), {options.config}: set_image {time.perf_counter() - start:.3f} s",
           flush=True)
     start = time.perf_counter()
-    result = segmenter.predict(prompt, on_step=print_step(segmenter.steps_per_prompt, height, width))
+    result = segmenter.predict(prompt, on_step=print_step(segmenter.steps_for(prompt), height, width))
     mask = result.mask.cpu()
     print(f"{len(result.steps)} iterations in {time.perf_counter() - start:.3f} s; "
           f"mask {mask.float().mean().item() * 100:.1f}% of the image")

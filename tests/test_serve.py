@@ -22,7 +22,7 @@ from paintseg_engine import BoxPrompt, PointsPrompt, Segmenter, build_segmenter 
 from paintseg_engine.__main__ import main as paintseg  # noqa: E402
 from paintseg_engine.commands.serve import SegmentAPI  # noqa: E402
 from paintseg_engine.prompts import prompt_from  # noqa: E402
-from paintseg_engine.serving.requests import Refusal  # noqa: E402
+from paintseg_engine.serving.requests import Refusal, parse_prompt  # noqa: E402
 from paintseg_engine.serving.settings import ServeSettings  # noqa: E402
 from benchmarks.serve_process import png_bytes, request_json, running_server  # noqa: E402
 from tests.scenes import disc_scene  # noqa: E402
@@ -90,6 +90,26 @@ def test_a_box_and_clicks_give_the_engines_masks(server, scene):
     assert torch.equal(decoded(again.json()["results"][0])[0], engine[0])
 
 
+def mask_text(mask: np.ndarray) -> str:
+    return base64.b64encode(png_bytes(mask)).decode()
+
+
+def test_clicks_carry_the_previous_answer_they_correct(server, scene):
+    """``previous`` (SAM's mask input) reaches the engine as PointsPrompt.previous."""
+    client, config = server
+    image, encoded = scene
+    previous = np.zeros((96, 128), np.uint8)
+    previous[30:70, 40:80] = 255
+    spec = {"positive": [[57, 48]], "negative": [[5, 5]], "previous": mask_text(previous)}
+    prompt = parse_prompt(spec, 0, (96, 128), MAX_PIXELS)
+    assert torch.equal(prompt.previous_mask(96, 128), torch.from_numpy(previous > 0))
+    response = client.post("/predict", json=request_json(encoded, [spec]))
+    assert response.status_code == 200, response.text
+    segmenter = build_segmenter(config)
+    segmenter.set_image(image)
+    assert torch.equal(decoded(response.json()["results"][0])[0], segmenter.predict(prompt).mask)
+
+
 def too_many_pixels() -> bytes:
     return png_bytes(np.zeros((200, 200, 3), np.uint8))
 
@@ -116,6 +136,10 @@ def bad_requests(encoded: bytes) -> dict:
                                     "outside the 128x96"),
         "mask of another size": (dict(json={**good, "prompts": [{"mask": base64.b64encode(
             png_bytes(np.full((10, 10), 255, np.uint8))).decode()}]}), 422, "coarse mask has shape"),
+        "previous of another size": (dict(json={**good, "prompts": [{"positive": [[57, 48]], "previous": mask_text(
+            np.full((10, 10), 255, np.uint8))}]}), 422, "previous mask has shape"),
+        "previous with a box": (dict(json={**good, "prompts": [{"box": [10, 10, 110, 90], "previous": mask_text(
+            np.full((96, 128), 255, np.uint8))}]}), 422, "goes with clicks alone"),
         "non-image bytes": (dict(json=request_json(b"not an image at all", good["prompts"])), 415, "not an image"),
         "too many pixels": (dict(json=request_json(too_many_pixels(), good["prompts"])), 413, "max_pixels"),
         "body too large": (dict(json={**good, "padding": "x" * MAX_BODY_BYTES}), 413, "max_body_bytes"),
@@ -132,7 +156,7 @@ def test_each_bad_request_gets_its_4xx_and_the_server_keeps_serving(server, scen
         statuses[name] = response.status_code
         assert response.status_code == status, (name, response.text)
         assert fragment in response.json()["detail"], (name, response.text)
-    assert len(statuses) == 17
+    assert len(statuses) == 19
     assert httpx.get(client.base_url.join("/health"), timeout=10).status_code == 200  # no key needed there
     good = client.post("/predict", json=request_json(encoded, [{"box": [10, 10, 110, 90]}]))
     assert good.status_code == 200 and good.json()["results"][0]["area"] > 0

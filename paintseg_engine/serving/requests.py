@@ -3,7 +3,8 @@
 A request is a JSON object ``{"image": <base64 PNG/JPEG/...>, "prompts": [...]}``, or a
 multipart form with the file in ``image`` and the prompts' JSON text in ``prompts``. A prompt is
 an object with a ``box`` [x0, y0, x1, y1] and/or ``positive`` / ``negative`` clicks [[x, y], ...],
-or a coarse ``mask`` (base64 PNG of the image's size, non-zero = object). Pixels of the image, x
+or a coarse ``mask`` (base64 PNG of the image's size, non-zero = object). Clicks alone may carry
+the ``previous`` answer they correct (a mask as ``mask`` is), as SAM's mask input. Pixels of the image, x
 right, y down, box x1, y1 exclusive. Anything else is a ``Refusal``: an HTTP status and one line
 naming what is wrong. docs/serve.md has the schema.
 """
@@ -30,7 +31,7 @@ from ..limits import check_pixel_count
 from ..prompts import MaskPrompt, Prompt, prompt_from
 from .sessions import ImageSession
 
-PROMPT_KEYS = ("box", "positive", "negative", "mask")
+PROMPT_KEYS = ("box", "positive", "negative", "previous", "mask")
 
 
 class Refusal(Exception):
@@ -131,6 +132,12 @@ def points(value, what: str) -> list[tuple[float, ...]]:
     return [numbers(p, 2, f"{what}[{i}]") for i, p in enumerate(value)]
 
 
+def mask_field(spec: dict, key: str, what: str, max_pixels: int) -> Tensor:
+    """Bool [H, W]: the base64 PNG mask in ``spec[key]``, non-zero = object."""
+    mask = open_image(from_base64(spec[key], f"{what}.{key}"), f"{what}.{key}", max_pixels)
+    return torch.from_numpy(np.asarray(mask.convert("L")) > 0)
+
+
 def parse_prompt(spec, index: int, size: tuple[int, int], max_pixels: int) -> Prompt:
     """One prompt object, checked against the image's (H, W)."""
     what = f"prompts[{index}]"
@@ -143,12 +150,16 @@ def parse_prompt(spec, index: int, size: tuple[int, int], max_pixels: int) -> Pr
         if "mask" in spec:
             if len(spec) > 1:
                 raise Refusal(422, f"{what}: a coarse 'mask' goes alone, without box or clicks")
-            mask = open_image(from_base64(spec["mask"], f"{what}.mask"), f"{what}.mask", max_pixels)
-            prompt = MaskPrompt(torch.from_numpy(np.asarray(mask.convert("L")) > 0))
+            prompt = MaskPrompt(mask_field(spec, "mask", what, max_pixels))
         else:
             box = numbers(spec["box"], 4, f"{what}.box") if "box" in spec else None
+            if "previous" in spec and box is not None:
+                raise Refusal(422, f"{what}: a 'previous' mask goes with clicks alone (a box is its own start)")
+            previous = mask_field(spec, "previous", what, max_pixels) if "previous" in spec else None
             prompt = prompt_from(box, points(spec.get("positive", []), f"{what}.positive"),
-                                 points(spec.get("negative", []), f"{what}.negative"))
+                                 points(spec.get("negative", []), f"{what}.negative"), previous)
+            if previous is not None:
+                prompt.previous_mask(*size)  # one of another size fails here, naming it
         prompt.initial_mask(*size)  # a prompt outside the image, or an empty one, fails here
     except PromptError as error:
         raise Refusal(422, f"{what}: {error}") from None

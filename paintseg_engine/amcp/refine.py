@@ -101,8 +101,11 @@ def refine_mask(image: Tensor, mask: Tensor, valid: Tensor, sure: Tensor | None 
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         crop = torch.nn.functional.interpolate(crop[None].float(), size[::-1], mode="area")[0]
 
+    # Labels of the window only: outside it no start has anything to cut.
     starts = [mask_np] if rival is None else [mask_np, rival.cpu().numpy().astype(bool)]
-    full = [seed_labels(start, valid_np, sure_np)[y0:y1, x0:x1] for start in starts]
+    inside = (slice(y0, y1), slice(x0, x1))
+    full = [seed_labels(start[inside], valid_np[inside], None if sure_np is None else sure_np[inside])
+            for start in starts]
     cuts = [labels if scale == 1.0 else cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST) for labels in full]
     # A start with no object, or no background, in its window has nothing to cut.
     kept = [i for i, cut in enumerate(cuts) if 0 < ((cut == cv2.GC_FGD) | (cut == cv2.GC_PR_FGD)).sum() < cut.size]

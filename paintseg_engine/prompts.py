@@ -127,6 +127,7 @@ class PointsPrompt(Prompt):
         if not self.positive:
             raise PromptError("a points prompt needs at least one positive point")
         self._check_inside(height, width)
+        self.previous_mask(height, width)  # one of another size is refused, naming it
 
     def _check_inside(self, height: int, width: int) -> None:
         for name, points in (("positive", self.positive), ("negative", self.negative)):

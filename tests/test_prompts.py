@@ -54,3 +54,7 @@ def test_points_start_from_the_whole_image_and_are_checked():
         PointsPrompt(positive=[(12, 4)]).initial_mask(10, 12)
     with pytest.raises(PromptError, match="at least one positive"):
         PointsPrompt(negative=[(1, 1)]).initial_mask(10, 12)
+    # The previous answer the clicks correct is checked with them, whatever the config does with it.
+    with pytest.raises(PromptError, match=r"previous mask has shape \(9, 12\), but the image is 10x12"):
+        PointsPrompt(positive=[(3, 4)], previous=torch.ones(9, 12, dtype=torch.bool)).region_box(10, 12)
+    assert PointsPrompt(positive=[(3, 4)], previous=torch.ones(10, 12, dtype=torch.bool)).initial_mask(10, 12).all()

@@ -158,9 +158,7 @@ def parse_prompt(spec, index: int, size: tuple[int, int], max_pixels: int) -> Pr
             previous = mask_field(spec, "previous", what, max_pixels) if "previous" in spec else None
             prompt = prompt_from(box, points(spec.get("positive", []), f"{what}.positive"),
                                  points(spec.get("negative", []), f"{what}.negative"), previous)
-            if previous is not None:
-                prompt.previous_mask(*size)  # one of another size fails here, naming it
-        prompt.initial_mask(*size)  # a prompt outside the image, or an empty one, fails here
+        prompt.initial_mask(*size)  # a prompt outside the image, empty, or with masks of another size fails here
     except PromptError as error:
         raise Refusal(422, f"{what}: {error}") from None
     return prompt
